@@ -1,0 +1,63 @@
+"""Settings: one pydantic-settings object, env prefix ``REWRITER_``, read only at entry points.
+
+Nested groups use ``__``: ``REWRITER_API__MAX_UPLOAD_BYTES=1000000``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseModel):
+    max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Uploads larger than this answer 413.")
+    max_listed_problems: int = Field(20, gt=0, description="How many line problems an upload error lists.")
+
+
+class WorkerSettings(BaseModel):
+    heartbeat_seconds: float = Field(2.0, gt=0)
+    # A job whose heartbeat is older than this is presumed dead and re-queued by the sweep.
+    stale_after_seconds: float = Field(30.0, gt=0)
+    shard_rows: int = Field(64, gt=0, description="Rows per rewrite shard (one batched engine pass each).")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REWRITER_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    default_model: str = "toy"
+    engine: Literal["hf", "vllm"] = "hf"
+    device: str = "auto"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    storage_url: str | None = Field(
+        None, description="fsspec URL for artifacts (s3://bucket/prefix); default: <data_dir>/artifacts."
+    )
+    api: ApiSettings = ApiSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in {"auto", "cpu"} and not value.startswith("cuda"):
+            raise ValueError("device must be 'auto', 'cpu' or 'cuda[:N]' (set REWRITER_DEVICE)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must look like redis://host:port/db (set REWRITER_REDIS_URL)")
+        return value
+
+    @property
+    def artifacts_url(self) -> str:
+        return self.storage_url or str((self.data_dir / "artifacts").resolve())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
