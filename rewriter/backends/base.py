@@ -1,0 +1,72 @@
+"""The one interface every generation/scoring engine implements (DESIGN §3.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+# How prompts are conditioned: "raw" uses the text as given; "qa" renders a question with the model's QA template;
+# "chat" renders it as a single user turn with the model's chat template.
+Conditioning = Literal["raw", "qa", "chat"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One sampled completion: its text (stop string and EOS removed), token ids and per-token log-probs.
+
+    ``logprobs`` are under the model's own distribution (temperature 1), including the EOS token when the sample
+    ended on it: their sum is the generator's log-probability of the sequence, used for importance weights.
+    """
+
+    text: str
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    finished: bool  # ended on EOS or a stop string (not cut by max_new_tokens)
+
+    @property
+    def logprob_sum(self) -> float:
+        return float(sum(self.logprobs))
+
+
+class Engine(Protocol):
+    name: str
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 128,
+        seed: int = 0,
+        stop: list[str] | None = None,
+        conditioning: Conditioning = "raw",
+        adapter: str | None = None,
+    ) -> list[list[Generation]]:
+        """``n`` samples per prompt (greedy when temperature is 0), in prompt order."""
+        ...
+
+    def score(
+        self,
+        prompts: list[str],
+        targets: list[str],
+        *,
+        conditioning: Conditioning = "raw",
+        adapter: str | None = None,
+    ) -> list[list[float]]:
+        """Per-token log-probs of each target (then EOS) after its prompt, teacher-forced, batched."""
+        ...
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled last hidden state of each text, L2-normalised."""
+        ...
+
+
+def mean_nll(logprobs: list[float]) -> float:
+    """Per-token negative log-likelihood of one target.
+
+    >>> round(mean_nll([-1.0, -3.0]), 3)
+    2.0
+    """
+    return -sum(logprobs) / max(1, len(logprobs))

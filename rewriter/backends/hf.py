@@ -1,0 +1,269 @@
+"""The ``hf`` engine: transformers generation and teacher-forced scoring, batched and length-bucketed.
+
+Prompts are sorted by length and cut into batches under a token budget, so padding stays small; results come back
+in the caller's order. Generation pads on the left (the model continues every row at the same position) and keeps
+the KV cache; scoring pads on the right and reads every target's log-probs from one forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from rewriter import prompts as templates
+from rewriter.backends.base import Conditioning, Generation
+
+# Padded tokens per forward pass. 16k keeps the toy's logits ([B, T, V] fp32) under ~10 MB while filling 2 cores.
+GENERATE_TOKEN_BUDGET = 16_384
+SCORE_TOKEN_BUDGET = 32_768
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _buckets(lengths: Sequence[int], budget: int, rows_per_item: int = 1) -> Iterator[list[int]]:
+    """Indices sorted by length, cut into batches whose padded size stays under ``budget`` tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batch: list[int] = []
+    for i in order:
+        longest = max([lengths[j] for j in batch] + [lengths[i]])
+        if batch and longest * (len(batch) + 1) * rows_per_item > budget:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+class HFEngine:
+    """A transformers causal LM, optionally with PEFT LoRA adapters switched per call."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str = "auto",
+        qa_template: str = templates.QA_TEMPLATE,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self.model_path = str(model_path)
+        self.device = resolve_device(device)
+        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(self.model_path)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        self.base: PreTrainedModel = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
+        self.base.to(self.device).eval()
+        self.model: Any = self.base  # becomes a PeftModel once an adapter is loaded
+        self.qa_template = qa_template
+        self._adapters: dict[str, str] = {}
+
+    # -- prompts -------------------------------------------------------------------------------------------------
+
+    def render(self, prompts: list[str], conditioning: Conditioning) -> list[str]:
+        if conditioning == "raw":
+            return prompts
+        if conditioning == "qa":
+            return [templates.render(self.qa_template, p) for p in prompts]
+        return [
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            )
+            for p in prompts
+        ]
+
+    def _encode_prompts(self, prompts: list[str], conditioning: Conditioning) -> list[list[int]]:
+        # Chat templates carry their own BOS; raw and QA text gets the tokenizer's own special tokens, which is also
+        # what TRL's trainers do with plain-text prompts.
+        add_special = conditioning != "chat"
+        texts = self.render(prompts, conditioning)
+        return [self.tokenizer(t, add_special_tokens=add_special)["input_ids"] for t in texts]
+
+    # -- adapters ------------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _using(self, adapter: str | None) -> Iterator[Any]:
+        if adapter is None:
+            if self.model is self.base:
+                yield self.base
+            else:
+                with self.model.disable_adapter():
+                    yield self.model
+            return
+        name = self._load_adapter(adapter)
+        self.model.set_adapter(name)
+        yield self.model
+
+    def _load_adapter(self, path: str) -> str:
+        path = str(Path(path).resolve())
+        if path in self._adapters:
+            return self._adapters[path]
+        from peft import PeftModel
+
+        name = f"a{len(self._adapters)}"
+        if self.model is self.base:
+            self.model = PeftModel.from_pretrained(self.base, path, adapter_name=name).to(self.device).eval()
+        else:
+            self.model.load_adapter(path, adapter_name=name)
+            self.model.to(self.device).eval()
+        self._adapters[path] = name
+        return name
+
+    # -- generation ----------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 128,
+        seed: int = 0,
+        stop: list[str] | None = None,
+        conditioning: Conditioning = "raw",
+        adapter: str | None = None,
+    ) -> list[list[Generation]]:
+        if n < 1 or max_new_tokens < 1:
+            raise ValueError("n and max_new_tokens must be at least 1")
+        encoded = self._encode_prompts(prompts, conditioning)
+        results: list[list[Generation]] = [[] for _ in prompts]
+        greedy = temperature <= 0
+        lengths = [len(ids) + max_new_tokens for ids in encoded]
+        with self._using(adapter) as model:
+            for batch_no, batch in enumerate(_buckets(lengths, GENERATE_TOKEN_BUDGET, 1 if greedy else n)):
+                torch.manual_seed(seed * 1_000_003 + batch_no)
+                rows = self._generate_batch(
+                    model, [encoded[i] for i in batch], n=1 if greedy else n, greedy=greedy,
+                    temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop,
+                )  # fmt: skip
+                for i, generations in zip(batch, rows, strict=True):
+                    results[i] = generations * (n if greedy else 1)
+        return results
+
+    def _generate_batch(
+        self,
+        model: Any,
+        batch: list[list[int]],
+        *,
+        n: int,
+        greedy: bool,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        stop: list[str] | None,
+    ) -> list[list[Generation]]:
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)  # [B, P]
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        sampling: dict[str, Any] = (
+            {"do_sample": False}
+            if greedy
+            else {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+        )
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=pad,
+            eos_token_id=self.tokenizer.eos_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+            **sampling,
+        )
+        new_tokens = out.sequences[:, width:]  # [B*n, S]
+        logits = torch.stack(out.logits, dim=1).float()  # [B*n, S, V]
+        logprobs = F.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)  # [B*n, S]
+        rows: list[list[Generation]] = []
+        for b in range(len(batch)):
+            rows.append(
+                [self._finish(new_tokens[b * n + k].tolist(), logprobs[b * n + k].tolist(), stop) for k in range(n)]
+            )
+        return rows
+
+    def _finish(self, ids: list[int], logprobs: list[float], stop: list[str] | None) -> Generation:
+        eos = self.tokenizer.eos_token_id
+        finished = eos in ids
+        if finished:
+            cut = ids.index(eos)
+            ids, logprobs = ids[: cut + 1], logprobs[: cut + 1]
+            body = ids[:cut]
+        else:
+            body = ids
+        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        for s in stop or []:
+            if s and s in text:
+                text = text[: text.index(s)]
+                # keep the fewest tokens that still decode to the kept text
+                decode = self.tokenizer.decode
+                keep = next(k for k in range(len(body) + 1) if len(decode(body[:k], skip_special_tokens=True)) >= len(text))
+                ids, logprobs, finished = body[:keep], logprobs[:keep], True
+        return Generation(text, tuple(ids), tuple(logprobs), finished)
+
+    # -- scoring -------------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(
+        self,
+        prompts: list[str],
+        targets: list[str],
+        *,
+        conditioning: Conditioning = "raw",
+        adapter: str | None = None,
+    ) -> list[list[float]]:
+        if len(prompts) != len(targets):
+            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+        prompt_ids = self._encode_prompts(prompts, conditioning)
+        eos = self.tokenizer.eos_token_id
+        target_ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets]
+        lengths = [len(p) + len(t) for p, t in zip(prompt_ids, target_ids, strict=True)]
+        out: list[list[float]] = [[] for _ in prompts]
+        with self._using(adapter) as model:
+            for batch in _buckets(lengths, SCORE_TOKEN_BUDGET):
+                width = max(lengths[i] for i in batch)
+                pad = self.tokenizer.pad_token_id
+                rows = [prompt_ids[i] + target_ids[i] for i in batch]
+                input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)  # [B, T]
+                attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+                logits = model(input_ids=input_ids, attention_mask=attention).logits.float()  # [B, T, V]
+                logprobs = F.log_softmax(logits[:, :-1], dim=-1)  # [B, T-1, V] predicting tokens 1..T-1
+                token_lp = logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # [B, T-1]
+                for row, i in enumerate(batch):
+                    start = len(prompt_ids[i]) - 1  # position whose logits predict the first target token
+                    out[i] = token_lp[row, start : start + len(target_ids[i])].tolist()
+        return out
+
+    # -- embeddings ----------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        encoded = [self.tokenizer(t)["input_ids"] for t in texts]
+        out: list[list[float]] = [[] for _ in texts]
+        for batch in _buckets([len(e) for e in encoded], SCORE_TOKEN_BUDGET):
+            width = max(len(encoded[i]) for i in batch)
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in batch], device=self.device)
+            mask = torch.tensor(
+                [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in batch], device=self.device
+            )
+            hidden = self.base(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+            pooled = (hidden.float() * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)  # [B, H]
+            pooled = F.normalize(pooled, dim=-1)
+            for row, i in enumerate(batch):
+                out[i] = pooled[row].tolist()
+        return out
+
