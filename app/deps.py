@@ -1,0 +1,51 @@
+"""Dependencies, defined once as ``Annotated`` aliases: routes declare ``store: StoreDep, team: TeamDep``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from rewriter.errors import Unauthorized
+from rewriter.settings import Settings
+from rewriter.storage import Storage
+from rewriter.store import Store
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[Store, Depends(_store)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+
+
+def _team(store: StoreDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The team of the API key in ``Authorization: Bearer <key>``."""
+    if not authorization:
+        raise Unauthorized(
+            "You didn't provide an API key. You need to provide your API key in an Authorization header "
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            code="missing_api_key",
+        )
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized(
+            "Malformed Authorization header: expected 'Bearer YOUR_KEY'.", code="invalid_api_key"
+        )
+    return store.team_for_key(key.strip())
+
+
+TeamDep = Annotated[str, Depends(_team)]

@@ -1,0 +1,107 @@
+"""The one table that maps domain errors to HTTP, and the OpenAI error envelope for every 4xx/5xx answer.
+
+``{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}`` — the shape OpenAI's SDKs parse, for
+domain errors, request validation errors, unknown routes and unexpected failures alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rewriter.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    RewriterError,
+    Unauthorized,
+    Unavailable,
+)
+from rewriter.formats import DataFileError
+
+log = logging.getLogger(__name__)
+
+# domain error → (HTTP status, OpenAI error type). Looked up along the class's MRO, most specific first.
+ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
+    InvalidRequest: (400, "invalid_request_error"),
+    DataFileError: (400, "invalid_request_error"),
+    Unauthorized: (401, "invalid_request_error"),
+    NotFound: (404, "invalid_request_error"),
+    Conflict: (409, "invalid_request_error"),
+    PayloadTooLarge: (413, "invalid_request_error"),
+    Unavailable: (503, "server_error"),
+    redis.ConnectionError: (503, "server_error"),
+    redis.TimeoutError: (503, "server_error"),
+}
+
+
+def envelope(
+    status: int, message: str, type_: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def status_for(exc: Exception) -> tuple[int, str] | None:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_TABLE:
+            return ERROR_TABLE[cls]
+    return None
+
+
+def describe(exc: Exception) -> tuple[str, str | None, str | None]:
+    """(message, param, code) for a mapped error."""
+    if isinstance(exc, DataFileError):  # its text lists the first problems with their line numbers
+        return f"Invalid file: {exc}", "file", "invalid_file"
+    if isinstance(exc, RewriterError):
+        return exc.message, exc.param, exc.code
+    return f"Service unavailable: {exc}", None, None
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that make every error answer an OpenAI envelope."""
+
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        mapped = status_for(exc)
+        if mapped is None:  # pragma: no cover - only registered for mapped classes
+            return await unexpected(request, exc)
+        message, param, code = describe(exc)
+        return envelope(mapped[0], message, mapped[1], param, code)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        location = [
+            str(part) for part in first.get("loc", ()) if part not in {"body", "query", "path", "header"}
+        ]
+        param = ".".join(location) or None
+        message = first.get("msg", "Invalid request.")
+        return envelope(
+            400, f"Invalid value for {param}: {message}" if param else message, "invalid_request_error", param
+        )
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            message = f"Unknown request URL: {request.method} {request.url.path}."
+            return envelope(404, message, "invalid_request_error", code="unknown_url")
+        kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
+        return envelope(exc.status_code, str(exc.detail), kind)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return envelope(500, "The server had an error while processing your request.", "server_error")
+
+    for cls in ERROR_TABLE:
+        app.add_exception_handler(cls, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

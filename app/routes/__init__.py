@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each route authenticates, parses, calls one domain function."""

@@ -1,0 +1,127 @@
+"""Uploads stream: a real uvicorn server takes a large upload without its memory growing with the file size."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rewriter.settings import Settings
+from rewriter.store import Store
+from tests.conftest import REPO, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+MB = 1 << 20
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.fixture
+def server(settings: Settings, store: Store, tmp_path: Path) -> Iterator[tuple[str, int, str]]:
+    """(base URL, server pid, API key) of ``uvicorn app.main:app`` in a child process on a free port."""
+    port = free_port()
+    env = dict(os.environ, REWRITER_REDIS_URL=settings.redis_url, REWRITER_DATA_DIR=str(settings.data_dir))
+    log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 - closed below, after the server stops
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, (tmp_path / "uvicorn.log").read_text()
+        try:
+            return httpx.get(f"{base}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, 20, "uvicorn to answer /healthz", interval=0.1)
+        yield base, proc.pid, store.create_key("acme")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def json_block() -> bytes:
+    """Whole JSON Lines rows, just under 1 MiB."""
+    rows = b"".join(
+        json.dumps(
+            {"question": f"what is {i} plus {i + 7}?", "answer": f"{i} + {i + 7} = {2 * i + 7}"}
+        ).encode()
+        + b"\n"
+        for i in range(20_000)
+    )
+    return rows[: rows.rindex(b"\n", 0, MB) + 1]
+
+
+def multipart_body(size_mb: int, boundary: str) -> Iterator[bytes]:
+    """A multipart upload of ``size_mb`` blocks of JSON Lines, generated on the fly (never held whole)."""
+    block = json_block()
+    yield f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nrewrite\r\n'.encode()
+    yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'.encode()
+    for _ in range(size_mb):
+        yield block
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize("size_mb", [96, pytest.param(1024, marks=pytest.mark.slow)])
+def test_large_upload_streams_with_flat_memory(server: tuple[str, int, str], size_mb: int) -> None:
+    base, pid, key = server
+    headers = {"Authorization": f"Bearer {key}"}
+    block = json_block()
+    expected = hashlib.sha256()
+    expected_bytes = 0
+    for _ in range(size_mb):
+        expected.update(block)
+        expected_bytes += len(block)
+
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        client.get("/v1/files")  # warm up the route before taking the baseline
+        baseline = peak_rss_mb(pid)
+        started = time.perf_counter()
+        response = client.post(
+            "/v1/files",
+            content=multipart_body(size_mb, "streamboundary"),
+            headers={"Content-Type": "multipart/form-data; boundary=streamboundary"},
+        )
+        seconds = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        file = response.json()
+        growth = peak_rss_mb(pid) - baseline
+
+        downloaded = hashlib.sha256()
+        with client.stream("GET", f"/v1/files/{file['id']}/content") as content:
+            for chunk in content.iter_bytes():
+                downloaded.update(chunk)
+        download_growth = peak_rss_mb(pid) - baseline
+
+    print(
+        f"\nupload {expected_bytes / MB:.0f} MiB: {expected_bytes / MB / seconds:.1f} MiB/s, "
+        f"server peak RSS +{growth:.1f} MiB (download: +{download_growth:.1f} MiB)"
+    )
+    assert file["bytes"] == expected_bytes and file["sha256"] == expected.hexdigest()
+    assert file["rows"] == size_mb * block.count(b"\n")
+    assert downloaded.hexdigest() == expected.hexdigest()
+    # Holding the upload whole would add at least its size; streaming keeps to a few pieces and buffers.
+    assert growth < 40, f"server memory grew by {growth:.0f} MiB for a {size_mb} MiB upload"
+    assert download_growth < 40
