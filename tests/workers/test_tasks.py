@@ -1,0 +1,96 @@
+"""Jobs through real Celery worker processes: run, cancel, duplicate delivery, and recovery from a killed worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import redis
+
+from rewriter.settings import Settings
+from rewriter.store import JobRecord, Store
+from tests.conftest import start_worker, stop_worker, wait_for, worker_environment
+from tests.workers.test_supervisor import alive
+from workers.celery_app import create_celery
+from workers.tasks import enqueue
+
+pytestmark = pytest.mark.integration
+
+
+def submit(settings: Settings, **spec: object) -> tuple[Store, JobRecord]:
+    """Record a selftest job, then enqueue it (the order the API follows)."""
+    store = Store.from_url(settings.redis_url)
+    job = store.create_job("team-w", "selftest", spec, status="queued")
+    enqueue(create_celery(settings), job)
+    return store, job
+
+
+def wait_status(store: Store, job_id: str, statuses: set[str], timeout: float) -> JobRecord:
+    wait_for(lambda: store.get_job(job_id, team=None).status in statuses, timeout, f"job to reach {statuses}")
+    return store.get_job(job_id, team=None)
+
+
+def test_worker_runs_a_job_to_completion(celery_worker: Settings) -> None:
+    store, job = submit(celery_worker, seconds=0.3, events=2)
+    done = wait_status(store, job.id, {"completed", "failed"}, 20)
+    assert done.status == "completed" and done.result == {"steps": 2} and done.attempts == 1
+    assert len(store.list_events(job.id, team="team-w").data) == 2
+
+
+def test_worker_reports_a_failing_job(celery_worker: Settings) -> None:
+    store, job = submit(celery_worker, seconds=0.1, exit_code=7)
+    failed = wait_status(store, job.id, {"completed", "failed"}, 20)
+    assert failed.status == "failed" and "exit code 7" in failed.error["message"]
+
+
+def test_cancel_through_the_worker(celery_worker: Settings) -> None:
+    store, job = submit(celery_worker, seconds=30, events=30)
+    wait_for(lambda: (store.get_job(job.id, team=None).progress or {}).get("child"), 20, "the job to start")
+    child = store.get_job(job.id, team=None).progress["child"]
+    store.request_cancel(job.id, team="team-w")
+    cancelled = wait_status(store, job.id, {"cancelled", "completed", "failed"}, 15)
+    assert cancelled.status == "cancelled" and cancelled.result is None
+    wait_for(lambda: not alive(child), 5, "the child to be gone")
+
+
+def test_duplicate_deliveries_run_a_job_once(celery_worker: Settings) -> None:
+    store, job = submit(celery_worker, seconds=0.5, events=1)
+    enqueue(create_celery(celery_worker), job)  # e.g. a redelivered message next to the sweep's copy
+    done = wait_status(store, job.id, {"completed", "failed"}, 20)
+    enqueue(create_celery(celery_worker), job)  # and one more after it finished
+    _, follower = submit(celery_worker, seconds=0.1)  # once it ran, the worker drained everything before it
+    wait_status(store, follower.id, {"completed"}, 20)
+    again = store.get_job(job.id, team=None)
+    assert done.status == again.status == "completed" and again.attempts == 1
+    assert len(store.list_events(job.id, team=None).data) == 1
+
+
+def test_killed_worker_is_swept_and_the_job_completes_elsewhere(redis_server: str, tmp_path: Path) -> None:
+    settings = Settings(redis_url=f"{redis_server}/2", data_dir=tmp_path)
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    env = worker_environment(settings.redis_url, tmp_path)
+    first = start_worker(env, tmp_path)
+    second = None
+    try:
+        store, job = submit(settings, seconds=1.2, events=4)
+        wait_for(
+            lambda: (store.get_job(job.id, team=None).progress or {}).get("step"),
+            15,
+            "the first run to start",
+        )
+        child = store.get_job(job.id, team=None).progress["child"]
+        # A second worker, idle (the first holds the only message), with beat sweeping every stale_after/2 s.
+        second = start_worker(env, tmp_path, beat=True)
+        os.killpg(first.pid, signal.SIGKILL)  # the first worker and its pool die at once, mid-job
+        first.wait()
+        wait_for(lambda: not alive(child), 5, "the orphaned child to die with its supervisor")
+        done = wait_status(store, job.id, {"completed", "failed", "cancelled"}, 20)
+    finally:
+        stop_worker(first)
+        if second is not None:
+            stop_worker(second)
+    assert done.status == "completed" and done.attempts == 2 and done.result == {"steps": 4}
+    messages = [e.message for e in store.list_events(job.id, team=None, limit=100).data]
+    assert any("re-queued" in m for m in messages)

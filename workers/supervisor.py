@@ -1,0 +1,143 @@
+"""Run one job's heavy work in a supervised child process.
+
+The child is ``python -m <module> <job_id>``, a plain (non-daemonic) process in a session of its own, so it may
+start processes itself (vLLM does) and can be stopped as a group. While it runs the supervisor heartbeats the job,
+polls its cancel flag (SIGTERM to the group, SIGKILL after a grace period) and, when it exits, maps the exit code
+to the job's status: 0 → done, non-zero → failed with the tail of stderr, cancelled whenever a cancel was asked.
+
+What a child module must do: read the job from the store (``Store.get_job(job_id, team=None)``), do the work,
+report with ``add_event`` / ``set_progress`` / ``set_result``, exit 0 on success or non-zero with the reason on
+stderr, stop promptly on SIGTERM, and be resumable: a job whose worker died is run again from the start of the
+module with the same job id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import IO
+
+import redis
+
+from rewriter.errors import NotFound
+from rewriter.store import Store
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_BYTES = 4000
+_PR_SET_PDEATHSIG = 1
+
+
+def supervise(
+    store: Store,
+    job_id: str,
+    module: str,
+    *,
+    attempt: int,
+    heartbeat_seconds: float,
+    grace_seconds: float = 10.0,
+    poll_seconds: float = 0.2,
+) -> str:
+    """Run ``module`` for a job this supervisor has claimed (``attempt`` from ``Store.claim``).
+
+    Returns the job's final status, or ``"lost"`` when the job was taken away (re-queued by the sweep, claimed
+    again): then the child is stopped and the status left to its new owner.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", module, job_id],
+            start_new_session=True,
+            stderr=stderr,
+            preexec_fn=_exit_with_parent(os.getpid()) if sys.platform == "linux" else None,
+        )
+        log.info("job %s attempt %d: started %s as pid %d", job_id, attempt, module, child.pid)
+        try:
+            code, cancelled, lost = _watch(
+                store, job_id, child, attempt, heartbeat_seconds, grace_seconds, poll_seconds
+            )
+        finally:
+            _signal_group(child.pid, signal.SIGKILL)  # stragglers the child left in its group
+            if child.poll() is None:
+                child.wait()
+        tail = _tail(stderr)
+    if lost:
+        log.warning("job %s attempt %d: no longer ours; child stopped", job_id, attempt)
+        return "lost"
+    if cancelled or code == 0:
+        status = store.finish(job_id, succeeded=code == 0 and not cancelled, attempt=attempt)
+    else:
+        reason = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        error = {
+            "code": "job_failed",
+            "message": tail or f"The job's process ended with {reason}.",
+            "param": None,
+        }
+        status = store.finish(job_id, succeeded=False, attempt=attempt, error=error)
+    log.info("job %s attempt %d: child exited with %s → %s", job_id, attempt, code, status)
+    return status
+
+
+def _watch(
+    store: Store,
+    job_id: str,
+    child: subprocess.Popen[bytes],
+    attempt: int,
+    heartbeat_seconds: float,
+    grace_seconds: float,
+    poll_seconds: float,
+) -> tuple[int, bool, bool]:
+    """Wait for the child while heartbeating and honouring cancels: (exit code, cancelled, lost)."""
+    next_beat = 0.0
+    term_sent: float | None = None
+    lost = False
+    while True:
+        try:
+            return child.wait(timeout=poll_seconds), term_sent is not None and not lost, lost
+        except subprocess.TimeoutExpired:
+            pass
+        moment = time.monotonic()
+        try:
+            if moment >= next_beat and not lost:
+                next_beat = moment + heartbeat_seconds
+                if not store.heartbeat(job_id, attempt=attempt):
+                    lost = True
+            if term_sent is None and (lost or store.cancel_requested(job_id)):
+                _signal_group(child.pid, signal.SIGTERM)
+                term_sent = moment
+        except (redis.RedisError, NotFound) as exc:  # keep supervising through a Redis blip
+            log.warning("job %s: store unreachable while supervising: %s", job_id, exc)
+        if term_sent is not None and moment - term_sent > grace_seconds:
+            _signal_group(child.pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # the child leads its own session, so its pid is its group id
+
+
+def _tail(stream: IO[bytes]) -> str:
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(max(0, size - STDERR_TAIL_BYTES))
+    return stream.read().decode("utf-8", errors="replace").strip()
+
+
+def _exit_with_parent(parent: int) -> Callable[[], None]:
+    """Ask the kernel to SIGKILL the child when the supervising process dies (a killed worker must not leave a
+    job running unsupervised next to its re-queued copy)."""
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm

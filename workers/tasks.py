@@ -1,0 +1,77 @@
+"""Celery tasks: thin, idempotent, carrying only ids. Heavy work runs in a child process (``supervisor``).
+
+A new job kind plugs in with one line in ``CHILD_MODULES`` (kind → module run as ``python -m <module> <job_id>``)
+plus its lifecycle in ``rewriter.store.JOB_KINDS``. Modules are named, never imported here: workers never import
+``training``.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from celery import Celery
+
+from rewriter.errors import NotFound
+from rewriter.settings import Settings, get_settings
+from rewriter.store import JobRecord, Store
+from workers.celery_app import RUN_JOB, SWEEP, app
+from workers.supervisor import supervise
+
+log = logging.getLogger(__name__)
+
+# job kind → the module its child process runs. Still to come: "rewrite": "workers.child_rewrite",
+# "fine_tune": "training.jobs", "eval": "workers.child_eval".
+CHILD_MODULES: dict[str, str] = {
+    "selftest": "workers.child_selftest",
+}
+
+
+@lru_cache
+def _context() -> tuple[Settings, Store]:
+    settings = get_settings()
+    return settings, Store.from_url(settings.redis_url)
+
+
+def enqueue(celery: Celery, job: JobRecord) -> None:
+    """Send a recorded job to its queue (record the job first, then enqueue)."""
+    celery.send_task(RUN_JOB, args=[job.id], queue=job.queue)
+
+
+@app.task(name=RUN_JOB)
+def run_job(job_id: str) -> str:
+    """Claim the job and supervise its child; a no-op for a job that is finished, gone or already running."""
+    settings, store = _context()
+    try:
+        job = store.get_job(job_id, team=None)
+    except NotFound:
+        log.warning("job %s: no such job, message dropped", job_id)
+        return "missing"
+    if job.is_terminal:
+        return job.status
+    module = CHILD_MODULES.get(job.kind)
+    if module is None:
+        error = {"code": "unsupported_kind", "message": f"No worker runs {job.kind} jobs.", "param": None}
+        store.transition(job_id, job.lifecycle.pending, job.lifecycle.failed, error=error)
+        return job.lifecycle.failed
+    attempt = store.claim(job_id)
+    if attempt is None:
+        return "skipped"  # another worker owns it, or it was cancelled meanwhile
+    return supervise(
+        store,
+        job_id,
+        module,
+        attempt=attempt,
+        heartbeat_seconds=settings.worker.heartbeat_seconds,
+    )
+
+
+@app.task(name=SWEEP)
+def sweep() -> list[str]:
+    """Re-queue jobs whose supervisor stopped heartbeating (its worker died); returns their ids."""
+    settings, store = _context()
+    jobs = store.requeue_stale(settings.worker.stale_after_seconds)
+    for job in jobs:
+        store.add_event(job.id, "The worker running this job was lost; the job was re-queued.", level="warn")
+        enqueue(app, job)
+    return [job.id for job in jobs]
