@@ -118,7 +118,9 @@ class MultipartReader:
             return
         self._received += len(chunk)
         if self._received > self._max_body:
-            raise PayloadTooLarge("The request body is larger than the upload limit.", code="file_too_large")
+            raise PayloadTooLarge(
+                "The request body is larger than the upload limit.", param="file", code="file_too_large"
+            )
         try:
             self._parser.write(chunk)
         except FormParserError as exc:

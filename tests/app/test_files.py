@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from cli.keys import create_key
 from rewriter.settings import ApiSettings, Settings
 from rewriter.storage import Storage
 from rewriter.store import Store
@@ -39,7 +40,7 @@ def assert_envelope(response: Any, status: int, param: str | None = None) -> dic
 @pytest.fixture
 def client(settings: Settings, store: Store) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {store.create_key('acme')}"
+        test_client.headers["Authorization"] = f"Bearer {create_key('acme', settings)}"
         yield test_client
 
 
@@ -175,6 +176,19 @@ def test_unknown_routes_and_bad_methods_answer_the_envelope(client: TestClient) 
     error = assert_envelope(client.get("/v1/nothing-here"), 404)
     assert "/v1/nothing-here" in str(error["message"])
     assert_envelope(client.put("/v1/files"), 405)
+
+
+def test_an_unexpected_error_answers_500_with_the_envelope(settings: Settings) -> None:
+    app = create_app(settings)
+
+    def broken() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/v1/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        error = assert_envelope(client.get("/v1/broken"), 500)
+        assert "secret" not in str(error["message"]), "internals stay in the log"
+        assert 'route="/v1/broken",status="500"' in client.get("/metrics").text
 
 
 def test_health_readiness_and_metrics(client: TestClient, settings: Settings, store: Store) -> None:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,34 +32,42 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @pytest.fixture
-def server(settings: Settings, store: Store, tmp_path: Path) -> Iterator[tuple[str, int, str]]:
-    """(base URL, server pid, API key) of ``uvicorn app.main:app`` in a child process on a free port."""
-    port = free_port()
-    env = dict(os.environ, REWRITER_REDIS_URL=settings.redis_url, REWRITER_DATA_DIR=str(settings.data_dir))
-    log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 - closed below, after the server stops
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+def serve(settings: Settings, store: Store, tmp_path: Path) -> Iterator[Callable[..., tuple[str, int, str]]]:
+    """Start ``uvicorn app.main:app`` in a child process on a free port: (base URL, server pid, API key)."""
+    procs: list[subprocess.Popen[bytes]] = []
 
-    def up() -> bool:
-        assert proc.poll() is None, (tmp_path / "uvicorn.log").read_text()
-        try:
-            return httpx.get(f"{base}/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
+    def start(**env_overrides: str) -> tuple[str, int, str]:
+        port = free_port()
+        env = dict(
+            os.environ, REWRITER_REDIS_URL=settings.redis_url, REWRITER_DATA_DIR=str(settings.data_dir)
+        )
+        env.update(env_overrides)
+        log = tmp_path / f"uvicorn-{port}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
 
-    try:
+        def up() -> bool:
+            assert proc.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"{base}/healthz").status_code == 200
+            except httpx.TransportError:
+                return False
+
         wait_for(up, 20, "uvicorn to answer /healthz", interval=0.1)
-        yield base, proc.pid, store.create_key("acme")
-    finally:
+        return base, proc.pid, store.create_key("acme")
+
+    yield start
+    for proc in procs:
         proc.terminate()
         proc.wait(timeout=10)
-        log.close()
 
 
 def json_block() -> bytes:
@@ -85,8 +93,10 @@ def multipart_body(size_mb: int, boundary: str) -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize("size_mb", [96, pytest.param(1024, marks=pytest.mark.slow)])
-def test_large_upload_streams_with_flat_memory(server: tuple[str, int, str], size_mb: int) -> None:
-    base, pid, key = server
+def test_large_upload_streams_with_flat_memory(
+    serve: Callable[..., tuple[str, int, str]], size_mb: int
+) -> None:
+    base, pid, key = serve()
     headers = {"Authorization": f"Bearer {key}"}
     block = json_block()
     expected = hashlib.sha256()
@@ -125,3 +135,20 @@ def test_large_upload_streams_with_flat_memory(server: tuple[str, int, str], siz
     # Holding the upload whole would add at least its size; streaming keeps to a few pieces and buffers.
     assert growth < 40, f"server memory grew by {growth:.0f} MiB for a {size_mb} MiB upload"
     assert download_growth < 40
+
+
+def test_oversize_upload_is_refused_early_over_a_real_connection(
+    serve: Callable[..., tuple[str, int, str]],
+) -> None:
+    base, _, key = serve(REWRITER_API__MAX_UPLOAD_BYTES=str(MB))
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "multipart/form-data; boundary=streamboundary",
+    }
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        for body in (b"".join(multipart_body(16, "streamboundary")), multipart_body(16, "streamboundary")):
+            response = client.post("/v1/files", content=body)  # with Content-Length, then chunked
+            assert response.status_code == 413, response.text
+            assert response.json()["error"]["param"] == "file"
+            assert response.json()["error"]["code"] == "file_too_large"
+        assert client.get("/v1/files").json()["data"] == []
