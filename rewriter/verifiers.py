@@ -13,6 +13,7 @@ the verifier and shared by all of them (:func:`extract_answer`). A gold answer t
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import inspect
 import math
 import multiprocessing
@@ -128,8 +129,9 @@ def parse_number(text: str) -> tuple[Fraction, ...] | None:
     text = _FRAC.sub(r"(\1)/(\2)", text).replace("\u2212", "-").replace("\\%", "%")
     text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)
     text = re.sub(r"[$()\s]|\\[,!;$ ]|\\text\{[^}]*\}", "", text.rsplit("=", 1)[-1])
-    if not (match := _NUMBER.search(text)):
+    if not (matches := list(_NUMBER.finditer(text))):
         return None
+    match = matches[-1]  # the last: a gold that is a whole solution ends with its answer
     value = Fraction(match.group(1))
     if match.group(2):
         if Fraction(match.group(2)) == 0:
@@ -265,7 +267,9 @@ def verify_regex(prediction: str, gold: str, *, pattern: str) -> Verdict:
 # math-verify's own timeouts use signal.alarm, which raises "signal only works in main thread" (and so silently
 # loses the timeout) anywhere off the main thread. Its calls run here in pool workers, where the item runs on the
 # worker's main thread: its own timeouts are off and each item is bounded by our ITIMER_REAL; a worker stuck in C
-# code (which signals cannot interrupt) is caught by the parent's budget and killed.
+# code (which signals cannot interrupt) is caught by the parent's budget and killed. One pool per process, shared
+# by all math verifiers; workers are spawned, so a script that uses it needs the usual `if __name__ == "__main__"`.
+# It cannot start inside a daemonic process (a Celery prefork child): run the gate in a supervised child.
 _POOL_WORKERS = min(4, os.cpu_count() or 1)
 _START_ALLOWANCE = 30.0  # seconds: spawning a worker and importing sympy takes ~1-2 s on 2 idle cores
 _POOL: ProcessPoolExecutor | None = None
@@ -298,12 +302,12 @@ def _init_math_worker() -> None:
 def _math_compare(prediction: str, gold: str) -> Verdict:
     from math_verify import parse, verify
 
-    gold_text = gold_answer(gold)
-    if gold_text is None or (
-        not re.search(r"\d", gold_text) and _BARE_WORD.search(re.sub(r"\\text\{[^}]*\}", "", gold_text))
-    ):
+    gold_text, marked = gold_answer(gold), extract_answer(gold, last_number=False)
+    prose = gold_text is not None and _BARE_WORD.search(re.sub(r"\\text\{[^}]*\}", "", gold_text))
+    if gold_text is None or (prose and not re.search(r"\d", gold_text)):
         return _unverifiable(gold)
-    gold_parsed = parse(f"\\boxed{{{gold_text}}}", parsing_timeout=None)
+    # An unmarked gold in prose ("... so 77 plus 57 gives 134") goes to math-verify's own extraction.
+    gold_parsed = parse(gold if prose and not marked else f"\\boxed{{{gold_text}}}", parsing_timeout=None)
     if not gold_parsed:
         return _unverifiable(gold)
     found = extract_answer(prediction, last_number=False)
@@ -393,6 +397,10 @@ class MathVerifier(Verifier):
     def __init__(self, timeout: float = 5.0) -> None:
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"math verifier: timeout must be a positive number of seconds, got {timeout!r}")
+        if importlib.util.find_spec("math_verify") is None:  # else every worker would die and every row FAIL
+            raise ValueError(
+                "math verifier: the math-verify package is not installed (pip install math-verify)"
+            )
         self.timeout = float(timeout)
 
     def verify(self, prediction: str, gold: str) -> Verdict:

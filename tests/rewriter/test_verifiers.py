@@ -35,6 +35,13 @@ CASES: list[tuple[str, dict[str, Any], str, str, GateStatus]] = [
     ("math", {}, r"\boxed{5}", "   ", U),
     ("math", {}, "3", r"Adding gives \boxed{3}.", P),
     ("math", {}, "34+57: 4+7=11 3+5+1=9 #91", "91", P),
+    (
+        "math",
+        {},
+        "77+57: 7+7=14 7+5+1=13 #134",
+        "Kim has 77 cups and finds 57 more, so 77 plus 57 gives 134",
+        P,
+    ),
     # numeric: numbers with separators, currency, percent, fractions, units, tolerance
     ("numeric", {}, "It costs 1,000 dollars, so the answer is 1,000.", "1000", P),
     ("numeric", {}, "The answer is $5.", "5", P),
@@ -49,6 +56,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, GateStatus]] = [
     ("numeric", {"tolerance": 0.01}, "0.333", "1/3", P),
     ("numeric", {}, "-4", "4", F),
     ("numeric", {}, "no number at all", "3", F),
+    ("numeric", {}, "77+57: 7+7=14 7+5+1=13 #134", "so 77 plus 57 gives 134 cups", P),
     ("numeric", {}, "12", "twelve", U),
     # exact: normalised strings
     ("exact", {}, "The answer is Paris.", "paris", P),
