@@ -35,7 +35,7 @@ def evaluate(
     keep_samples: int = 3,
 ) -> dict[str, SuiteResult]:
     """Greedy accuracy of the model on the test split of each suite; all suites go through one batched call."""
-    examples = {name: get_suite(name).examples("test", n, seed) for name in suites}
+    examples = {name: get_suite(name).examples("test", n, seed, allow_fewer=True) for name in suites}
     flat = [(name, ex) for name, exs in examples.items() for ex in exs]
     outputs = engine.generate(
         [ex.model_input for _, ex in flat], n=1, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, adapter=adapter

@@ -130,7 +130,7 @@ def make_downstream(rng: random.Random) -> Example:
 
 
 def make_double(rng: random.Random) -> Example:
-    n = _number(rng, 10, 499)
+    n = _number(rng, 10, 999)
     expert = (
         f"Doubling {n} means adding it to itself, so {n} plus {n} gives {2 * n}. " + styles.prose_result(2 * n)
     )

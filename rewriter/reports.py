@@ -1,0 +1,164 @@
+"""The rewrite report: what was accepted, what fell back, and how far the targets moved toward the model.
+
+Forgetting follows the *mean* NLL of the training targets under the base, dominated by the few surprising tokens
+that carry the gradient (DESIGN §4.1) — so the report shows the mean, the median and the share of target tokens
+above 1 nat, before and after, which predict forgetting before any training is spent.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rewriter.diversity import distinct_n
+from rewriter.records import Provenance
+
+MODEL_WRITTEN = {Provenance.SELF.value, Provenance.GUIDED.value, Provenance.REWRITTEN.value}
+
+
+def _stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "median": None}
+    return {"mean": round(statistics.fmean(values), 4), "median": round(statistics.median(values), 4)}
+
+
+def _side(metas: list[dict[str, Any]], side: str) -> dict[str, Any]:
+    nll = [m["nll"][side] for m in metas if "nll" in m]
+    tokens = sum(x["tokens"] for x in nll)
+    return {
+        "qa": _stats([x["qa"] for x in nll]),
+        "chat": _stats([x["chat"] for x in nll]),
+        "tokens_over_1nat": round(sum(x["over_1nat"] for x in nll) / tokens, 4) if tokens else None,
+        "length_tokens": _stats([float(x["tokens"]) for x in nll]),
+    }
+
+
+def build(
+    metas: list[dict[str, Any]],
+    targets: list[str],
+    *,
+    timers: dict[str, float],
+    rows_computed: int,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    """Aggregate the per-row provenance records of a run into its report (a JSON-ready dict)."""
+    rows = len(metas)
+    provenance = Counter(m.get("provenance") for m in metas)
+    unverifiable = sum(1 for m in metas if (m.get("gate") or {}).get("status") == "unverifiable")
+    accepted = sum(provenance[p] for p in MODEL_WRITTEN)
+    fallback = provenance[Provenance.EXPERT_FALLBACK.value]
+    by_provenance = {
+        p: {
+            "rows": count,
+            "nll_before": _stats([m["nll"]["original"]["qa"] for m in metas if m.get("provenance") == p]),
+            "nll_after": _stats([m["nll"]["chosen"]["qa"] for m in metas if m.get("provenance") == p]),
+        }
+        for p, count in sorted(provenance.items(), key=lambda kv: str(kv[0]))
+    }
+    generate, score, verify = (timers.get(k, 0.0) for k in ("generate", "score", "verify"))
+    busy = generate + score + verify
+    spec = manifest.get("spec", {})
+    return {
+        "object": "rewrite.report",
+        "strategy": spec.get("strategy"),
+        "model": manifest.get("model"),
+        "rows": rows,
+        "rows_kept": len(targets),
+        "rows_dropped": rows - len(targets),
+        "provenance": dict(provenance),
+        "acceptance_rate": round(accepted / rows, 4) if rows else None,
+        "fallback_rate": round(fallback / rows, 4) if rows else None,
+        "unverifiable": unverifiable,
+        "nll_before": _side(metas, "original"),
+        "nll_after": _side(metas, "chosen"),
+        "by_provenance": by_provenance,
+        "distinct_2": round(distinct_n(targets, 2), 4),
+        "distinct_3": round(distinct_n(targets, 3), 4),
+        "throughput": {
+            "rows_computed": rows_computed,
+            "seconds": round(timers.get("total", 0.0), 3),
+            "rows_per_second": round(rows_computed / timers["total"], 3) if timers.get("total") else None,
+            "share": {k: round(v / busy, 3) if busy else None for k, v in (("generate", generate), ("score", score), ("verify", verify))},
+        },
+        "spec": spec,
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    before, after = report["nll_before"], report["nll_after"]
+
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"# Rewrite report — {report['strategy']} on {report['model']}",
+        "",
+        f"{report['rows']} rows: {report['rows_kept']} kept, {report['rows_dropped']} dropped, "
+        f"{report['unverifiable']} unverifiable. Acceptance {fmt(report['acceptance_rate'])}, "
+        f"fallback {fmt(report['fallback_rate'])}.",
+        "",
+        "| provenance | rows | NLL before (mean) | NLL after (mean) |",
+        "|---|---|---|---|",
+        *[
+            f"| {p} | {v['rows']} | {fmt(v['nll_before']['mean'])} | {fmt(v['nll_after']['mean'])} |"
+            for p, v in report["by_provenance"].items()
+        ],
+        "",
+        "Targets under the base model (per-token NLL, QA prompt):",
+        "",
+        "| | mean | median | share of tokens > 1 nat | chat mean | length (tokens) |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {name} | {fmt(s['qa']['mean'])} | {fmt(s['qa']['median'])} | {fmt(s['tokens_over_1nat'])} | "
+            f"{fmt(s['chat']['mean'])} | {fmt(s['length_tokens']['mean'])} |"
+            for name, s in (("before", before), ("after", after))
+        ],
+        "",
+        f"distinct-2 {fmt(report['distinct_2'])}, distinct-3 {fmt(report['distinct_3'])}. "
+        f"Throughput {fmt(report['throughput']['rows_per_second'])} rows/s "
+        f"(generate {fmt(report['throughput']['share']['generate'])}, score {fmt(report['throughput']['share']['score'])}, "
+        f"verify {fmt(report['throughput']['share']['verify'])} of busy time).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(report: dict[str, Any], metas: list[dict[str, Any]], directory: Path) -> list[Path]:
+    """report.json, report.md and two PNG plots (NLL histograms before/after; provenance bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "report.json", directory / "report.md", directory / "nll.png", directory / "provenance.png"]
+    paths[0].write_text(json.dumps(report, indent=2) + "\n")
+    paths[1].write_text(to_markdown(report))
+
+    before = [m["nll"]["original"]["qa"] for m in metas if "nll" in m]
+    after = [m["nll"]["chosen"]["qa"] for m in metas if "nll" in m]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    top = max(before + after + [1.0])
+    bins = [top * i / 40 for i in range(41)]
+    ax.hist(before, bins=bins, alpha=0.6, label=f"original (mean {statistics.fmean(before or [0]):.2f})")
+    ax.hist(after, bins=bins, alpha=0.6, label=f"chosen (mean {statistics.fmean(after or [0]):.2f})")
+    ax.set_xlabel("per-token NLL under the base (nats)")
+    ax.set_ylabel("rows")
+    ax.legend()
+    ax.set_title("Targets under the base model, before and after rewriting")
+    fig.tight_layout()
+    fig.savefig(paths[2], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    counts = report["provenance"]
+    ax.bar(list(counts), list(counts.values()), color="#4a7ab5")
+    ax.set_ylabel("rows")
+    ax.set_title("Provenance of the output rows")
+    fig.tight_layout()
+    fig.savefig(paths[3], dpi=110)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,137 @@
+"""The rewrite pipeline on the toy backbone: provenance per row, resumability, exactly-once output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rewriter import pipeline
+from rewriter.backends import load_engine
+from rewriter.specs import StrategySpec
+from rewriter.tasks import get_suite
+
+PROVENANCES = {"self", "guided", "rewritten", "expert_fallback", "original"}
+
+
+def write_downstream(path: Path, n: int, suite: str = "downstream") -> list[str]:
+    ids = []
+    with path.open("w") as fh:
+        for i, ex in enumerate(get_suite(suite).examples("train", n, seed=3)):
+            ids.append(f"r{i}")
+            fh.write(json.dumps({"id": f"r{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold}) + "\n")
+    return ids
+
+
+def read_ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.open()]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return load_engine("toy", "hf", "cpu")
+
+
+def spec(strategy: str, **kw) -> StrategySpec:
+    return StrategySpec(strategy=strategy, verifier="toy-number", max_new_tokens=80, **kw)
+
+
+def test_guided_resolve_moves_targets_toward_the_model(tmp_path: Path, engine) -> None:
+    ids = write_downstream(tmp_path / "in.jsonl", 24)
+    result = pipeline.run(tmp_path / "in.jsonl", tmp_path / "out.jsonl", spec("guided_resolve"), engine, shard_rows=8)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").open()]
+    assert [r["id"] for r in rows] == ids
+    for row in rows:
+        meta = row["meta"]
+        assert meta["provenance"] in PROVENANCES - {"original", "rewritten"}
+        assert set(meta["nll"]["original"]) == {"qa", "chat", "tokens", "over_1nat"}
+        if meta["provenance"] in ("self", "guided"):
+            assert meta["gate"]["status"] == "pass"
+            assert meta["gate"]["predicted"] == row["gold"]
+            assert row["answer"] != json.loads((tmp_path / "in.jsonl").read_text().splitlines()[ids.index(row["id"])])["answer"]
+            assert len(meta["generator"]["token_logprobs"]) >= len(row["answer"])
+        else:
+            assert meta["generator"] is None
+    report = result.report
+    assert report["rows"] == 24 and report["acceptance_rate"] > 0.5
+    assert report["nll_after"]["qa"]["mean"] < report["nll_before"]["qa"]["mean"] / 3
+
+
+def test_identity_passes_rows_through(tmp_path: Path, engine) -> None:
+    write_downstream(tmp_path / "in.jsonl", 6)
+    pipeline.run(tmp_path / "in.jsonl", tmp_path / "out.jsonl", spec("identity"), engine)
+    original = [json.loads(line) for line in (tmp_path / "in.jsonl").open()]
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").open()]
+    for before, after in zip(original, rows, strict=True):
+        assert after["answer"] == before["answer"]
+        assert after["meta"]["provenance"] == "original"
+        assert after["meta"]["nll"]["original"] == after["meta"]["nll"]["chosen"]
+
+
+def test_fallback_drop_leaves_failed_rows_out(tmp_path: Path, engine) -> None:
+    path = tmp_path / "in.jsonl"
+    with path.open("w") as fh:  # the gold is deliberately wrong: no candidate can pass
+        fh.write(json.dumps({"id": "bad", "question": "12+5", "answer": "The result is 99.", "gold": "99"}) + "\n")
+        fh.write(json.dumps({"id": "ok", "question": "12+5", "answer": "The result is 17.", "gold": "17"}) + "\n")
+    result = pipeline.run(path, tmp_path / "out.jsonl", spec("guided_resolve", fallback="drop"), engine)
+    assert read_ids(tmp_path / "out.jsonl") == ["ok"]
+    assert read_ids(result.dropped) == ["bad"]
+    assert result.report["rows_dropped"] == 1
+
+
+def test_unverifiable_gold_is_marked_not_guessed(tmp_path: Path, engine) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "u", "question": "12+5", "answer": "no number here", "gold": "n/a"}) + "\n")
+    result = pipeline.run(path, tmp_path / "out.jsonl", spec("guided_resolve"), engine)
+    row = json.loads((tmp_path / "out.jsonl").read_text())
+    assert row["meta"]["gate"]["status"] == "unverifiable"
+    assert row["meta"]["provenance"] == "expert_fallback"
+    assert result.report["unverifiable"] == 1
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path: Path, engine) -> None:
+    write_downstream(tmp_path / "in.jsonl", 4)
+    pipeline.run(tmp_path / "in.jsonl", tmp_path / "out.jsonl", spec("identity"), engine)
+    with pytest.raises(ValueError, match="different"):
+        pipeline.run(tmp_path / "in.jsonl", tmp_path / "out.jsonl", spec("identity", seed=5), engine)
+
+
+def test_cancel_keeps_the_finished_shards(tmp_path: Path, engine) -> None:
+    ids = write_downstream(tmp_path / "in.jsonl", 12)
+    calls = iter([False, True])
+    result = pipeline.run(
+        tmp_path / "in.jsonl", tmp_path / "out.jsonl", spec("identity"), engine, shard_rows=4,
+        should_stop=lambda: next(calls, True),
+    )  # fmt: skip
+    assert result.cancelled
+    assert read_ids(tmp_path / "out.jsonl") == ids[:4]
+
+
+def test_killed_rewrite_resumes_with_each_row_exactly_once(tmp_path: Path) -> None:
+    ids = write_downstream(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+    cmd = [
+        sys.executable, "-m", "cli.main", "rewrite", str(tmp_path / "in.jsonl"), "-o", str(out),
+        "--strategy", "guided_resolve", "--verifier", "toy-number", "--shard-rows", "4", "--max-new-tokens", "80",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    parts = pipeline.parts_dir(out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(parts.glob("shard-*.jsonl"))) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = len(list(parts.glob("shard-*.jsonl")))
+    assert 2 <= finished_before < 10, "the kill must land mid-run"
+    assert not out.exists()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert read_ids(out) == ids  # every row exactly once, in input order
+    assert len(list(parts.glob("shard-*.jsonl"))) == 10
