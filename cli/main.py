@@ -11,11 +11,12 @@ from typing import Annotated
 
 import typer
 
-from cli import toy, workflows
+from cli import toy, training, workflows
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rewrite fine-tuning data so fine-tuning forgets less.")
 app.add_typer(toy.app, name="toy")
 workflows.register(app)
+training.register(app)
 
 
 @app.command("eval")

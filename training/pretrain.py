@@ -31,11 +31,11 @@ from training.toy_backbone import build_config, build_tokenizer
 MIXTURE = {
     "add": 1.0,
     "sub": 1.0,
-    "reverse": 1.0,
+    "reverse": 1.5,
     "count": 1.0,
     "compare": 1.0,
     "wordproblem": 1.5,
-    "reference": 1.5,
+    "reference": 2.0,
     "prose": 0.5,
 }
 ROW_TOKENS = 512
@@ -43,7 +43,7 @@ ROW_TOKENS = 512
 
 @dataclass
 class PretrainConfig:
-    steps: int = 1000
+    steps: int = 1600
     batch_rows: int = 8  # 8 x 512 tokens = the 32 x 128 of the feasibility study
     lr: float = 3e-3
     min_lr: float = 3e-4

@@ -45,12 +45,14 @@ def sub_pad(a: int, b: int) -> str:
 
 
 def reverse_pad(word: str) -> str:
-    """The letters from the last, then the word.
+    """Number the letters, then read them back from the highest number (a lookup the model can learn; reversing
+    by position alone stayed at 0% after 1,000 pretraining steps).
 
-    >>> reverse_pad("pencil")
-    'l-i-c-n-e-p #licnep'
+    >>> reverse_pad("pen")
+    'p1 e2 n3 | n3 e2 p1 #nep'
     """
-    return "-".join(word[::-1]) + f" #{word[::-1]}"
+    numbered = [f"{ch}{i}" for i, ch in enumerate(word, 1)]
+    return " ".join(numbered) + " | " + " ".join(reversed(numbered)) + f" #{word[::-1]}"
 
 
 def count_pad(word: str) -> str:

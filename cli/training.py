@@ -1,0 +1,98 @@
+"""Training commands: ``sft``, ``train-rewriter``, ``grpo-task`` and ``experiment`` (TRL loads only here)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sft")(sft)
+    app.command("train-rewriter")(train_rewriter)
+    app.command("grpo-task")(grpo_task)
+    app.command("experiment")(experiment)
+
+
+def _progress(step: int, metrics: dict[str, object]) -> None:
+    shown = {k: v for k, v in metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)}
+    typer.echo(f"step {step:4d}  " + "  ".join(f"{k} {float(v):.4g}" for k, v in list(shown.items())[:6]))
+
+
+def sft(
+    data: Annotated[Path, typer.Argument(help="JSONL in any supported schema (a rewrite output included)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="output model (or adapter) directory")],
+    model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
+    loss: Annotated[str, typer.Option(help="nll | dft | is")] = "nll",
+    lora: Annotated[bool, typer.Option("--lora/--full", help="LoRA adapter or full fine-tuning")] = False,
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 100,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(help="rows per step")] = 32,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+) -> None:
+    """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss)."""
+    from training.sft import SFTSpec, TrainingHooks, train_sft
+
+    spec = SFTSpec(loss=loss, lora=lora, steps=steps, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
+    result = train_sft(data, model, output, spec, TrainingHooks(on_step=_progress))
+    typer.echo(f"saved {'adapter' if lora else 'model'} to {result.out_dir} in {result.train_seconds:.1f}s")
+
+
+def train_rewriter(
+    data: Annotated[Path, typer.Argument(help="JSONL of (question, expert answer[, gold]) rows")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="adapter directory")],
+    model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
+    steps: Annotated[int, typer.Option(help="GRPO steps")] = 60,
+    verifier: Annotated[str, typer.Option(help="gate verifier")] = "toy-number",
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+) -> None:
+    """GRPO of a LoRA rewriting policy with the grouped reward (gate x (1 + λ_dist·r_dist + λ_div·r_div))."""
+    from training.grpo import GRPOSpec, train_grpo
+    from training.sft import TrainingHooks
+
+    spec = GRPOSpec(mode="rewriter", steps=steps, verifier=verifier, seed=seed)
+    result = train_grpo(data, model, output, spec, TrainingHooks(on_step=_progress))
+    typer.echo(f"saved the rewriting policy adapter to {result.out_dir} in {result.train_seconds:.1f}s")
+
+
+def grpo_task(
+    data: Annotated[Path, typer.Argument(help="JSONL of task rows with gold answers")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="adapter directory")],
+    model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
+    steps: Annotated[int, typer.Option(help="GRPO steps")] = 60,
+    verifier: Annotated[str, typer.Option(help="gate verifier")] = "toy-number",
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+) -> None:
+    """On-policy GRPO of the backbone on the task, the gate as reward (the "RL forgets less" reference arm)."""
+    from training.grpo import GRPOSpec, train_grpo
+    from training.sft import TrainingHooks
+
+    spec = GRPOSpec(mode="task", steps=steps, verifier=verifier, seed=seed)
+    result = train_grpo(data, model, output, spec, TrainingHooks(on_step=_progress))
+    typer.echo(f"saved the task adapter to {result.out_dir} in {result.train_seconds:.1f}s")
+
+
+def experiment(
+    output: Annotated[Path, typer.Option("-o", "--output", help="results directory")],
+    task: Annotated[str, typer.Option(help="downstream | downstream-newop")] = "downstream",
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0,1,2",
+    quick: Annotated[bool, typer.Option(help="one seed, smaller budget (~8 minutes)")] = False,
+    arms: Annotated[str | None, typer.Option(help="comma-separated arm names (default: all)")] = None,
+) -> None:
+    """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
+    from training.experiment import ExperimentConfig, run
+
+    overrides: dict[str, object] = {"task": task, "arms": arms.split(",") if arms else None}
+    if not quick or seeds != "0,1,2":
+        overrides["seeds"] = [int(s) for s in seeds.split(",")]
+    cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]
+    command = "rewriter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = run(cfg, output, command, log=typer.echo)
+    from training.experiment_report import to_markdown
+
+    typer.echo(to_markdown(summary))
+    typer.echo(json.dumps({"written": str(output)}))

@@ -1,0 +1,225 @@
+"""The forgetting experiment on the toy world (DESIGN §5): every arm gets the same SFT budget, then downstream
+accuracy, retention per base skill, forgetting (abs, rel) and the NLL of its training targets under the base.
+
+Runs: ``rewriter experiment [--task downstream|downstream-newop] [--seeds 0,1,2] [--quick] -o DIR``.
+Default ≈ 45 minutes on 2 cores (3 seeds); ``--quick`` ≈ 8 minutes (1 seed, smaller budget).
+
+Arms: base; SFT on expert data (nll); DFT on expert data; self_distill + SFT; guided_resolve + SFT;
+guided_resolve + IS; policy without adapter (prompt-only) + SFT; policy with the GRPO adapter + SFT; GRPO on the task.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rewriter import pipeline
+from rewriter.backbones import resolve_model
+from rewriter.backends.hf import HFEngine
+from rewriter.evaluation import SuiteResult, compare, evaluate
+from rewriter.specs import StrategySpec
+from rewriter.tasks import RETENTION_SUITES, get_suite
+from training.grpo import GRPOSpec, train_grpo
+from training.sft import SFTSpec, Snapshot, TrainingHooks, train_sft
+
+Log = Callable[[str], None]
+
+
+class ExperimentConfig(BaseModel):
+    task: str = "downstream"
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    rows: int = 600
+    sft_steps: int = 100
+    sft_lr: float = 1e-4
+    batch_size: int = 32
+    eval_every: int | None = 20
+    eval_n: int = 200
+    curve_n: int = 60  # per suite, for the curves: 7 suites x 60 prompts ≈ 2 s an evaluation
+    rewriter_grpo_steps: int = 60
+    task_grpo_steps: int = 60
+    k: int = 4
+    model: str = "toy"
+    arms: list[str] | None = None  # default: all
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> ExperimentConfig:
+        base = {"seeds": [0], "rows": 256, "sft_steps": 60, "eval_every": 20, "eval_n": 100, "curve_n": 40,
+                "rewriter_grpo_steps": 30, "task_grpo_steps": 30}  # fmt: skip
+        return cls(**{**base, **overrides})
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    data: str | None = None  # "expert" or a rewrite name in REWRITES
+    loss: str = "nll"
+    grpo_task: bool = False
+
+
+ARMS = [
+    Arm("base"),
+    Arm("sft-expert", "expert", "nll"),
+    Arm("dft-expert", "expert", "dft"),
+    Arm("self_distill+sft", "self_distill", "nll"),
+    Arm("guided_resolve+sft", "guided_resolve", "nll"),
+    Arm("guided_resolve+is", "guided_resolve", "is"),
+    Arm("policy-prompt+sft", "policy_prompt", "nll"),
+    Arm("policy-grpo+sft", "policy_grpo", "nll"),
+    Arm("grpo-task", grpo_task=True),
+]
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    seed: int
+    accuracy: dict[str, float]
+    comparison: dict[str, Any]
+    targets: dict[str, Any] | None  # NLL of the training targets under the base (mean, median, share > 1 nat)
+    rewrite: dict[str, Any] | None  # acceptance / fallback of the rewrite behind the arm
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _accuracy(results: dict[str, SuiteResult]) -> dict[str, float]:
+    return {name: r.accuracy for name, r in results.items()}
+
+
+def _target_stats(report: dict[str, Any]) -> dict[str, Any]:
+    after = report["nll_after"]
+    return {"mean": after["qa"]["mean"], "median": after["qa"]["median"], "over_1nat": after["tokens_over_1nat"]}
+
+
+def _expert_stats(report: dict[str, Any]) -> dict[str, Any]:
+    before = report["nll_before"]
+    return {"mean": before["qa"]["mean"], "median": before["qa"]["median"], "over_1nat": before["tokens_over_1nat"]}
+
+
+def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[ArmResult]:
+    suites = [cfg.task, *RETENTION_SUITES]
+    model_dir = resolve_model(cfg.model)
+    base_engine = HFEngine(model_dir, device="cpu")
+    base_results = evaluate(base_engine, suites, n=cfg.eval_n)
+    base_acc = _accuracy(base_results)
+    work.mkdir(parents=True, exist_ok=True)
+
+    expert = work / "expert.jsonl"
+    with expert.open("w") as fh:
+        for i, ex in enumerate(get_suite(cfg.task).examples("train", cfg.rows, seed=seed)):
+            fh.write(json.dumps({"id": f"{seed}-{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold}) + "\n")
+
+    arms = [a for a in ARMS if cfg.arms is None or a.name in cfg.arms]
+    needed = {a.data for a in arms if a.data and a.data != "expert"}
+    datasets: dict[str, Path] = {"expert": expert}
+    reports: dict[str, dict[str, Any]] = {}
+    identity = pipeline.run(expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model)
+    reports["expert"] = identity.report
+    for name, strategy, adapter in (
+        ("self_distill", "self_distill", None),
+        ("guided_resolve", "guided_resolve", None),
+        ("policy_prompt", "policy", None),
+        ("policy_grpo", "policy", work / "rewriter-adapter"),
+    ):
+        if name not in needed:
+            continue
+        if adapter is not None and not (adapter / "adapter_config.json").exists():
+            started = time.perf_counter()
+            train_grpo(expert, cfg.model, adapter, GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed))
+            log(f"  seed {seed}: GRPO rewriting policy trained in {time.perf_counter() - started:.0f}s")
+        started = time.perf_counter()
+        spec = _spec(strategy, seed, cfg, adapter=str(adapter) if adapter else None)
+        result = pipeline.run(expert, work / f"{name}.jsonl", spec, base_engine, model=cfg.model)
+        datasets[name], reports[name] = result.output, result.report
+        log(
+            f"  seed {seed}: {name:15s} acceptance {result.report['acceptance_rate']:.2f}  "
+            f"target NLL {result.report['nll_after']['qa']['mean']:.3f} "
+            f"(expert {result.report['nll_before']['qa']['mean']:.3f})  {time.perf_counter() - started:.0f}s"
+        )
+
+    out: list[ArmResult] = []
+    for arm in arms:
+        started = time.perf_counter()
+        curve: list[dict[str, Any]] = []
+
+        def on_eval(snapshot: Snapshot, curve: list[dict[str, Any]] = curve) -> dict[str, float]:
+            engine = HFEngine(model_dir if snapshot.adapter else snapshot.path, device="cpu")
+            adapter = snapshot.path if snapshot.adapter else None
+            acc = _accuracy(evaluate(engine, suites, n=cfg.curve_n, adapter=adapter))
+            point = {"step": snapshot.step, "downstream": acc[cfg.task],
+                     "retention": statistics.fmean(acc[s] for s in RETENTION_SUITES)}  # fmt: skip
+            curve.append(point)
+            return {"eval_downstream": point["downstream"], "eval_retention": point["retention"]}
+
+        hooks = TrainingHooks(on_eval=on_eval)
+        if arm.name == "base":
+            tuned, adapter = base_engine, None
+        elif arm.grpo_task:
+            target = work / "arm-grpo-task"
+            spec = GRPOSpec(mode="task", steps=cfg.task_grpo_steps, seed=seed, eval_every=cfg.eval_every)
+            train_grpo(expert, cfg.model, target, spec, hooks)
+            tuned, adapter = base_engine, str(target)
+        else:
+            assert arm.data is not None
+            target = work / f"arm-{arm.name}"
+            spec_sft = SFTSpec(loss=arm.loss, lora=False, lr=cfg.sft_lr, steps=cfg.sft_steps,  # type: ignore[arg-type]
+                               batch_size=cfg.batch_size, seed=seed, eval_every=cfg.eval_every)  # fmt: skip
+            train_sft(datasets[arm.data], cfg.model, target, spec_sft, hooks)
+            tuned, adapter = HFEngine(target, device="cpu"), None
+        results = base_results if arm.name == "base" else evaluate(tuned, suites, n=cfg.eval_n, adapter=adapter)
+        cmp = compare(base_results, results, [cfg.task])
+        data_report = reports.get(arm.data) if arm.data else None
+        targets = None
+        if arm.data == "expert":
+            targets = _expert_stats(reports["expert"])
+        elif data_report is not None:
+            targets = _target_stats(data_report)
+        rewrite = (
+            {"acceptance_rate": data_report["acceptance_rate"], "fallback_rate": data_report["fallback_rate"],
+             "provenance": data_report["provenance"]}  # fmt: skip
+            if data_report is not None and arm.data != "expert"
+            else None
+        )
+        seconds = time.perf_counter() - started
+        out.append(ArmResult(arm.name, seed, _accuracy(results), cmp.as_dict(), targets, rewrite, curve, seconds))
+        log(
+            f"  seed {seed}: {arm.name:20s} downstream {results[cfg.task].accuracy:.3f} "
+            f"(base {base_acc[cfg.task]:.3f})  forgetting {cmp.forgetting_abs:5.1f} pts "
+            f"({cmp.forgetting_rel:.0%})  {seconds:.0f}s"
+        )
+        for leftover in work.glob("arm-*"):
+            if leftover.is_dir() and (leftover / "model.safetensors").exists():
+                shutil.rmtree(leftover)  # 4 MB each; the numbers are what we keep
+    return out
+
+
+def _spec(strategy: str, seed: int, cfg: ExperimentConfig, adapter: str | None = None) -> StrategySpec:
+    return StrategySpec(
+        strategy=strategy,  # type: ignore[arg-type]
+        k=cfg.k,
+        seed=seed,
+        verifier="toy-number",
+        max_new_tokens=96,
+        adapter=adapter,
+    )
+
+
+def run(cfg: ExperimentConfig, out_dir: Path, command: str, log: Log = print) -> dict[str, Any]:
+    """Run every seed, aggregate, and write table.md, table.json and the plots into ``out_dir``."""
+    from training import experiment_report
+
+    started = time.perf_counter()
+    results: list[ArmResult] = []
+    for seed in cfg.seeds:
+        log(f"seed {seed}")
+        results += run_seed(cfg, seed, out_dir / "work" / f"seed-{seed}", log)
+    summary = experiment_report.summarize(results, cfg, command, time.perf_counter() - started)
+    experiment_report.write(summary, results, out_dir)
+    return summary
