@@ -92,7 +92,7 @@ def multipart_body(size_mb: int, boundary: str) -> Iterator[bytes]:
     yield f"\r\n--{boundary}--\r\n".encode()
 
 
-@pytest.mark.parametrize("size_mb", [96, pytest.param(1024, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("size_mb", [64, pytest.param(1024, marks=pytest.mark.slow)])
 def test_large_upload_streams_with_flat_memory(
     serve: Callable[..., tuple[str, int, str]], size_mb: int
 ) -> None:
@@ -146,7 +146,7 @@ def test_oversize_upload_is_refused_early_over_a_real_connection(
         "Content-Type": "multipart/form-data; boundary=streamboundary",
     }
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-        for body in (b"".join(multipart_body(16, "streamboundary")), multipart_body(16, "streamboundary")):
+        for body in (b"".join(multipart_body(4, "streamboundary")), multipart_body(4, "streamboundary")):
             response = client.post("/v1/files", content=body)  # with Content-Length, then chunked
             assert response.status_code == 413, response.text
             assert response.json()["error"]["param"] == "file"

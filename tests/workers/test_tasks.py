@@ -81,11 +81,12 @@ def test_killed_worker_is_swept_and_the_job_completes_elsewhere(redis_server: st
             "the first run to start",
         )
         child = store.get_job(job.id, team=None).progress["child"]
-        # A second worker, idle (the first holds the only message), with beat sweeping every stale_after/2 s.
-        second = start_worker(env, tmp_path, beat=True)
-        os.killpg(first.pid, signal.SIGKILL)  # the first worker and its pool die at once, mid-job
+        os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool die at once, mid-job
         first.wait()
         wait_for(lambda: not alive(child), 5, "the orphaned child to die with its supervisor")
+        assert store.get_job(job.id, team=None).status == "in_progress", "killed mid-job"
+        # A new worker, with beat sweeping every stale_after/2 s; its start-up overlaps the staleness wait.
+        second = start_worker(env, tmp_path, beat=True)
         done = wait_status(store, job.id, {"completed", "failed", "cancelled"}, 20)
     finally:
         stop_worker(first)
