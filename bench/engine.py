@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from rewriter.backends.hf import HFEngine
 from rewriter.backbones import resolve_model
+from rewriter.backends.hf import HFEngine
 from rewriter.tasks import BASE_SKILLS, get_suite
 
 
@@ -52,9 +52,13 @@ def main() -> None:
     score_tps = score_tokens / score_s
     print(f"toy backbone, {torch.get_num_threads()} threads, greedy, max 64 new tokens")
     print(f"{'mode':28s} {'prompts':>8s} {'seconds':>8s} {'rows/s':>9s} {'tokens/s':>10s}")
-    print(f"{'generate, per-prompt loop':28s} {len(loop_prompts):8d} {loop_s:8.2f} {loop_rows:9.1f} {loop_tokens / loop_s:10.0f}")
+    print(
+        f"{'generate, per-prompt loop':28s} {len(loop_prompts):8d} {loop_s:8.2f} {loop_rows:9.1f} {loop_tokens / loop_s:10.0f}"
+    )
     print(f"{'generate, batched':28s} {len(prompts):8d} {batched_s:8.2f} {gen_rows:9.1f} {gen_tps:10.0f}")
-    print(f"{'score (teacher-forced)':28s} {len(prompts):8d} {score_s:8.3f} {len(prompts) / score_s:9.1f} {score_tps:10.0f}")
+    print(
+        f"{'score (teacher-forced)':28s} {len(prompts):8d} {score_s:8.3f} {len(prompts) / score_s:9.1f} {score_tps:10.0f}"
+    )
     print(f"batched generation is {gen_rows / loop_rows:.1f}x the per-prompt loop (rows/s)")
     print(f"scoring is {score_tps / gen_tps:.1f}x cheaper per token than generation")
 

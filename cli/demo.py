@@ -43,12 +43,17 @@ def run_demo(workdir: Path = Path("var/demo")) -> None:
 
     with expert.open("w") as fh:
         for i, ex in enumerate(get_suite("downstream").examples("train", DEMO_ROWS, seed=0)):
-            fh.write(json.dumps({"id": f"d{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold}) + "\n")
+            fh.write(
+                json.dumps({"id": f"d{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold})
+                + "\n"
+            )
     spec = StrategySpec(strategy="guided_resolve", verifier="toy-number", max_new_tokens=96)
     result = pipeline.run(expert, workdir / "rewritten.jsonl", spec, engine)
     typer.echo(reports.to_markdown(result.report))
     first = json.loads((workdir / "rewritten.jsonl").open().readline())
-    typer.echo(f"  e.g. {first['question']!r}\n    expert:    {json.loads(expert.open().readline())['answer']!r}")
+    typer.echo(
+        f"  e.g. {first['question']!r}\n    expert:    {json.loads(expert.open().readline())['answer']!r}"
+    )
     typer.echo(f"    rewritten: {first['answer']!r}  [{first['meta']['provenance']}]")
 
     typer.echo("\n== 3. Fine-tuning on each set (full, AdamW lr 1e-4, batch 32, 100 steps) ==")

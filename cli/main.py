@@ -13,7 +13,9 @@ import typer
 
 from cli import toy, training, workflows
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rewrite fine-tuning data so fine-tuning forgets less.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Rewrite fine-tuning data so fine-tuning forgets less."
+)
 app.add_typer(toy.app, name="toy")
 workflows.register(app)
 training.register(app)
@@ -24,7 +26,9 @@ def eval_command(
     model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
     adapter: Annotated[Path | None, typer.Option(help="a PEFT adapter directory")] = None,
     suites: Annotated[str | None, typer.Option(help="comma-separated suite names (default: all)")] = None,
-    base: Annotated[str | None, typer.Option(help="compare with this base model: gain and forgetting")] = None,
+    base: Annotated[
+        str | None, typer.Option(help="compare with this base model: gain and forgetting")
+    ] = None,
     n: Annotated[int, typer.Option("-n", help="test problems per suite")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -52,7 +56,9 @@ def eval_command(
     if base:
         cmp = payload["comparison"]
         assert isinstance(cmp, dict)
-        typer.echo(f"gain {cmp['gain']:+.1f} pts   forgetting {cmp['forgetting_abs']:.1f} pts ({cmp['forgetting_rel']:.0%})")
+        typer.echo(
+            f"gain {cmp['gain']:+.1f} pts   forgetting {cmp['forgetting_abs']:.1f} pts ({cmp['forgetting_rel']:.0%})"
+        )
 
 
 @app.command("demo")

@@ -42,8 +42,12 @@ def data(
 
 @app.command("build")
 def build(
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="model directory (default: the packaged toy)")] = None,
-    steps: Annotated[int, typer.Option(help="optimizer steps (fewer than ~900 leaves reversal under 90%)")] = 1000,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="model directory (default: the packaged toy)")
+    ] = None,
+    steps: Annotated[
+        int, typer.Option(help="optimizer steps (fewer than ~900 leaves reversal under 90%)")
+    ] = 1000,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
 ) -> None:
     """Pretrain the toy backbone (~6 minutes on 2 cores) and write its model card."""

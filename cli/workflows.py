@@ -18,10 +18,14 @@ def register(app: typer.Typer) -> None:
 def rewrite(
     input_path: Annotated[Path, typer.Argument(help="JSONL dataset (qa, prompt/completion or messages)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="rewritten JSONL (a rerun resumes it)")],
-    strategy: Annotated[str, typer.Option(help="identity | self_distill | guided_resolve | policy")] = "guided_resolve",
+    strategy: Annotated[
+        str, typer.Option(help="identity | self_distill | guided_resolve | policy")
+    ] = "guided_resolve",
     model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
     adapter: Annotated[Path | None, typer.Option(help="policy: LoRA adapter directory")] = None,
-    verifier: Annotated[str, typer.Option(help="math | numeric | exact | choice | regex | toy-number | toy-text")] = "math",
+    verifier: Annotated[
+        str, typer.Option(help="math | numeric | exact | choice | regex | toy-number | toy-text")
+    ] = "math",
     k: Annotated[int, typer.Option("-k", help="candidates per row (per stage)")] = 4,
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
     limit: Annotated[int | None, typer.Option(help="only the first N rows")] = None,
@@ -64,7 +68,14 @@ def rewrite(
             bar.refresh()
 
         result = pipeline.run(
-            input_path, output, spec, engine, model=model, shard_rows=shard_rows, limit=limit, on_progress=progress
+            input_path,
+            output,
+            spec,
+            engine,
+            model=model,
+            shard_rows=shard_rows,
+            limit=limit,
+            on_progress=progress,
         )
     report_dir = report or output.with_name(output.stem + ".report")
     metas = [json.loads(line)["meta"] for line in output.open()] if output.exists() else []
@@ -89,4 +100,6 @@ def score(
     qa = engine.score(questions, targets, conditioning="qa", **kwargs)
     chat = engine.score(questions, targets, conditioning="chat", **kwargs)
     for row, lq, lc in zip(rows, qa, chat, strict=True):
-        typer.echo(json.dumps({"id": row.id, "nll_qa": round(mean_nll(lq), 4), "nll_chat": round(mean_nll(lc), 4)}))
+        typer.echo(
+            json.dumps({"id": row.id, "nll_qa": round(mean_nll(lq), 4), "nll_chat": round(mean_nll(lc), 4)})
+        )

@@ -38,14 +38,20 @@ def evaluate(
     examples = {name: get_suite(name).examples("test", n, seed, allow_fewer=True) for name in suites}
     flat = [(name, ex) for name, exs in examples.items() for ex in exs]
     outputs = engine.generate(
-        [ex.model_input for _, ex in flat], n=1, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, adapter=adapter
+        [ex.model_input for _, ex in flat],
+        n=1,
+        temperature=0.0,
+        max_new_tokens=MAX_NEW_TOKENS,
+        adapter=adapter,
     )
     results: dict[str, SuiteResult] = {}
     for name in suites:
         suite = get_suite(name)
         rows = [(ex, out[0].text) for (sname, ex), out in zip(flat, outputs, strict=True) if sname == name]
         correct = [suite.check(text, ex.gold).passed for ex, text in rows]
-        samples = [{"prompt": ex.model_input, "output": text, "gold": ex.gold} for ex, text in rows[:keep_samples]]
+        samples = [
+            {"prompt": ex.model_input, "output": text, "gold": ex.gold} for ex, text in rows[:keep_samples]
+        ]
         results[name] = SuiteResult(name, sum(correct) / len(correct), len(correct), samples)
     return results
 
@@ -72,11 +78,19 @@ def compare(
 ) -> Comparison:
     retention = [s for s in (retention or RETENTION_SUITES) if s in base and s in tuned]
     down = {
-        s: {"base": base[s].accuracy, "tuned": tuned[s].accuracy, "gain": 100 * (tuned[s].accuracy - base[s].accuracy)}
+        s: {
+            "base": base[s].accuracy,
+            "tuned": tuned[s].accuracy,
+            "gain": 100 * (tuned[s].accuracy - base[s].accuracy),
+        }
         for s in downstream
     }
     ret = {
-        s: {"base": base[s].accuracy, "tuned": tuned[s].accuracy, "drop": 100 * (base[s].accuracy - tuned[s].accuracy)}
+        s: {
+            "base": base[s].accuracy,
+            "tuned": tuned[s].accuracy,
+            "drop": 100 * (base[s].accuracy - tuned[s].accuracy),
+        }
         for s in retention
     }
     drop = statistics.fmean(r["drop"] for r in ret.values()) if ret else 0.0

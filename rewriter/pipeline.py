@@ -29,7 +29,9 @@ from rewriter.records import Row, Schema
 from rewriter.specs import StrategySpec
 from rewriter.verifiers import get_verifier
 
-SHARD_ROWS = 64  # one batched engine pass per stage; ~10-20 s per shard for guided_resolve on the toy, 2 cores
+SHARD_ROWS = (
+    64  # one batched engine pass per stage; ~10-20 s per shard for guided_resolve on the toy, 2 cores
+)
 
 
 class Cancelled(Exception):
@@ -123,13 +125,15 @@ def run(
             done = min(len(rows), (index + 1) * shard_rows)
             on_progress(Progress(done, len(rows), index + 1, len(shards)))
     timers["total"] = time.perf_counter() - started
-    report = finalize(output_path, schema, manifest, timers, rows_computed=sum(len(s) for s in shards[:shards_run]))
-    return RunResult(
-        output_path, dropped_path(output_path), report, len(rows), cancelled, shards_run, timers
+    report = finalize(
+        output_path, schema, manifest, timers, rows_computed=sum(len(s) for s in shards[:shards_run])
     )
+    return RunResult(output_path, dropped_path(output_path), report, len(rows), cancelled, shards_run, timers)
 
 
-def rewrite_shard(rows: list[Row], ctx: strategies.Context, output_schema: Schema | None) -> list[dict[str, Any]]:
+def rewrite_shard(
+    rows: list[Row], ctx: strategies.Context, output_schema: Schema | None
+) -> list[dict[str, Any]]:
     """Decide every row of one shard, score the original and chosen targets, and build the output records."""
     decisions = strategies.run(rows, ctx)
     originals = [r.answer for r in rows]
@@ -152,7 +156,10 @@ def rewrite_shard(rows: list[Row], ctx: strategies.Context, output_schema: Schem
             "gate": strategies.describe(decision),
             "nll": {"original": _nll(qa[i], chat[i]), "chosen": _nll(qa[n + i], chat[n + i])},
             "generator": (
-                {"logprob_sum": round(gen.logprob_sum, 4), "token_logprobs": [round(x, 4) for x in gen.logprobs]}
+                {
+                    "logprob_sum": round(gen.logprob_sum, 4),
+                    "token_logprobs": [round(x, 4) for x in gen.logprobs],
+                }
                 if gen is not None
                 else None
             ),

@@ -20,12 +20,16 @@ SELF_DISTILL_TEMPLATE = (
 )
 
 # policy: a rewriting policy rewrites y* given (x, y*) (Patch the Distribution Mismatch).
-REWRITE_TEMPLATE = (
-    "Rewrite the solution in your own words.\n\nProblem:\n{question}\n\nSolution:\n{reference}\n\nRewritten solution:\n"
-)
+REWRITE_TEMPLATE = "Rewrite the solution in your own words.\n\nProblem:\n{question}\n\nSolution:\n{reference}\n\nRewritten solution:\n"
 
 # Phrases that show a self-distilled response leaked the instruction instead of answering (SDFT's filter).
-BANNED_PHRASES = ("reference answer", "reference solution", "your response", "your own response", "as a guide")
+BANNED_PHRASES = (
+    "reference answer",
+    "reference solution",
+    "your response",
+    "your own response",
+    "as a guide",
+)
 
 
 def render(template: str, question: str, reference: str = "") -> str:

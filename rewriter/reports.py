@@ -81,7 +81,10 @@ def build(
             "rows_computed": rows_computed,
             "seconds": round(timers.get("total", 0.0), 3),
             "rows_per_second": round(rows_computed / timers["total"], 3) if timers.get("total") else None,
-            "share": {k: round(v / busy, 3) if busy else None for k, v in (("generate", generate), ("score", score), ("verify", verify))},
+            "share": {
+                k: round(v / busy, 3) if busy else None
+                for k, v in (("generate", generate), ("score", score), ("verify", verify))
+            },
         },
         "spec": spec,
     }
@@ -134,7 +137,12 @@ def write(report: dict[str, Any], metas: list[dict[str, Any]], directory: Path) 
     import matplotlib.pyplot as plt
 
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / "report.json", directory / "report.md", directory / "nll.png", directory / "provenance.png"]
+    paths = [
+        directory / "report.json",
+        directory / "report.md",
+        directory / "nll.png",
+        directory / "provenance.png",
+    ]
     paths[0].write_text(json.dumps(report, indent=2) + "\n")
     paths[1].write_text(to_markdown(report))
 

@@ -36,7 +36,9 @@ class StrategySpec(BaseModel):
     verifier: str = "math"
     verifier_options: dict[str, str | float] = Field(default_factory=dict)
     seed: int = 0
-    adapter: str | None = Field(None, description="policy: a LoRA adapter directory (none = prompt-only rewriting)")
+    adapter: str | None = Field(
+        None, description="policy: a LoRA adapter directory (none = prompt-only rewriting)"
+    )
     guided_template: str = prompts.GUIDED_TEMPLATE
     self_distill_template: str = prompts.SELF_DISTILL_TEMPLATE
     rewrite_template: str = prompts.REWRITE_TEMPLATE
@@ -50,7 +52,9 @@ class StrategySpec(BaseModel):
             self.selection = DEFAULT_SELECTION[self.strategy]
         if self.strategy != "identity" and self.k > 1:
             if self.temperature == 0 and self.strategy != "guided_resolve":
-                raise ValueError("temperature 0 (greedy) makes all k candidates identical: set temperature > 0 or k=1")
+                raise ValueError(
+                    "temperature 0 (greedy) makes all k candidates identical: set temperature > 0 or k=1"
+                )
             if self.strategy == "guided_resolve" and 0 in (self.temperature, self.guided_temperature):
                 raise ValueError(
                     "guided_resolve samples k candidates per stage: temperature and guided_temperature must be > 0 "

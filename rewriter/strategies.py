@@ -96,7 +96,9 @@ def guided_resolve(rows: list[Row], ctx: Context) -> list[Decision]:
     first = _sample(ctx, qa, spec.temperature, Provenance.SELF, stage=0)
     _gate(ctx, todo, first)
     unsolved = [i for i, cands in enumerate(first) if not any(c.passed for c in cands)]
-    guided_prompts = [prompts.render(spec.guided_template, todo[i].question, todo[i].answer) for i in unsolved]
+    guided_prompts = [
+        prompts.render(spec.guided_template, todo[i].question, todo[i].answer) for i in unsolved
+    ]
     second = _sample(ctx, guided_prompts, spec.guided_temperature, Provenance.GUIDED, stage=1)
     _gate(ctx, [todo[i] for i in unsolved], second)
     groups = list(first)
@@ -175,10 +177,14 @@ def _sample(
     return [[Candidate(g.text.strip(), stage_provenance, g) for g in row] for row in generations]
 
 
-def _gate(ctx: Context, rows: list[Row], groups: list[list[Candidate]], banned: tuple[str, ...] | list[str] = ()) -> None:
+def _gate(
+    ctx: Context, rows: list[Row], groups: list[list[Candidate]], banned: tuple[str, ...] | list[str] = ()
+) -> None:
     flat = [(row, c) for row, cands in zip(rows, groups, strict=True) for c in cands]
     with ctx.timed("verify"):
-        verdicts = ctx.verifier.verify_many([c.text for _, c in flat], [row.gold_or_answer for row, _ in flat])
+        verdicts = ctx.verifier.verify_many(
+            [c.text for _, c in flat], [row.gold_or_answer for row, _ in flat]
+        )
     for (_, cand), verdict in zip(flat, verdicts, strict=True):
         leaked = next((p for p in banned if p in cand.text.lower()), None)
         if not cand.generation.finished:
@@ -215,7 +221,9 @@ def _score_passing(rows: list[Row], groups: list[list[Candidate]], ctx: Context)
     if not flat:
         return
     with ctx.timed("score"):
-        logprobs = ctx.engine.score([r.question for r, _ in flat], [c.text for _, c in flat], conditioning="qa")
+        logprobs = ctx.engine.score(
+            [r.question for r, _ in flat], [c.text for _, c in flat], conditioning="qa"
+        )
     for (_, cand), lp in zip(flat, logprobs, strict=True):
         cand.nll = mean_nll(lp)
 
@@ -225,7 +233,9 @@ def _reward(rows: list[Row], groups: list[list[Candidate]], ctx: Context) -> Non
     with ctx.timed("score"):
         vectors = ctx.engine.embed([c.text for c in passing]) if passing else []
     by_candidate = {id(c): v for c, v in zip(passing, vectors, strict=True)}
-    blank = [0.0] * (len(vectors[0]) if vectors else 1)  # infeasible candidates take no part in the group terms
+    blank = [0.0] * (
+        len(vectors[0]) if vectors else 1
+    )  # infeasible candidates take no part in the group terms
     for cands in groups:
         rewards = group_rewards(
             [c.passed for c in cands],

@@ -95,12 +95,20 @@ def _accuracy(results: dict[str, SuiteResult]) -> dict[str, float]:
 
 def _target_stats(report: dict[str, Any]) -> dict[str, Any]:
     after = report["nll_after"]
-    return {"mean": after["qa"]["mean"], "median": after["qa"]["median"], "over_1nat": after["tokens_over_1nat"]}
+    return {
+        "mean": after["qa"]["mean"],
+        "median": after["qa"]["median"],
+        "over_1nat": after["tokens_over_1nat"],
+    }
 
 
 def _expert_stats(report: dict[str, Any]) -> dict[str, Any]:
     before = report["nll_before"]
-    return {"mean": before["qa"]["mean"], "median": before["qa"]["median"], "over_1nat": before["tokens_over_1nat"]}
+    return {
+        "mean": before["qa"]["mean"],
+        "median": before["qa"]["median"],
+        "over_1nat": before["tokens_over_1nat"],
+    }
 
 
 def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[ArmResult]:
@@ -114,13 +122,20 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
     expert = work / "expert.jsonl"
     with expert.open("w") as fh:
         for i, ex in enumerate(get_suite(cfg.task).examples("train", cfg.rows, seed=seed)):
-            fh.write(json.dumps({"id": f"{seed}-{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"id": f"{seed}-{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold}
+                )
+                + "\n"
+            )
 
     arms = [a for a in ARMS if cfg.arms is None or a.name in cfg.arms]
     needed = {a.data for a in arms if a.data and a.data != "expert"}
     datasets: dict[str, Path] = {"expert": expert}
     reports: dict[str, dict[str, Any]] = {}
-    identity = pipeline.run(expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model)
+    identity = pipeline.run(
+        expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model
+    )
     reports["expert"] = identity.report
     for name, strategy, adapter in (
         ("self_distill", "self_distill", None),
@@ -132,7 +147,12 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             continue
         if adapter is not None and not (adapter / "adapter_config.json").exists():
             started = time.perf_counter()
-            train_grpo(expert, cfg.model, adapter, GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed))
+            train_grpo(
+                expert,
+                cfg.model,
+                adapter,
+                GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed),
+            )
             log(f"  seed {seed}: GRPO rewriting policy trained in {time.perf_counter() - started:.0f}s")
         started = time.perf_counter()
         spec = _spec(strategy, seed, cfg, adapter=str(adapter) if adapter else None)
@@ -173,7 +193,9 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
                                batch_size=cfg.batch_size, seed=seed, eval_every=cfg.eval_every)  # fmt: skip
             train_sft(datasets[arm.data], cfg.model, target, spec_sft, hooks)
             tuned, adapter = HFEngine(target, device="cpu"), None
-        results = base_results if arm.name == "base" else evaluate(tuned, suites, n=cfg.eval_n, adapter=adapter)
+        results = (
+            base_results if arm.name == "base" else evaluate(tuned, suites, n=cfg.eval_n, adapter=adapter)
+        )
         cmp = compare(base_results, results, [cfg.task])
         data_report = reports.get(arm.data) if arm.data else None
         targets = None
@@ -182,13 +204,18 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
         elif data_report is not None:
             targets = _target_stats(data_report)
         rewrite = (
-            {"acceptance_rate": data_report["acceptance_rate"], "fallback_rate": data_report["fallback_rate"],
-             "provenance": data_report["provenance"]}  # fmt: skip
+            {
+                "acceptance_rate": data_report["acceptance_rate"],
+                "fallback_rate": data_report["fallback_rate"],
+                "provenance": data_report["provenance"],
+            }  # fmt: skip
             if data_report is not None and arm.data != "expert"
             else None
         )
         seconds = time.perf_counter() - started
-        out.append(ArmResult(arm.name, seed, _accuracy(results), cmp.as_dict(), targets, rewrite, curve, seconds))
+        out.append(
+            ArmResult(arm.name, seed, _accuracy(results), cmp.as_dict(), targets, rewrite, curve, seconds)
+        )
         log(
             f"  seed {seed}: {arm.name:20s} downstream {results[cfg.task].accuracy:.3f} "
             f"(base {base_acc[cfg.task]:.3f})  forgetting {cmp.forgetting_abs:5.1f} pts "

@@ -21,7 +21,9 @@ def _ms(values: list[float]) -> dict[str, float]:
     }
 
 
-def summarize(results: list[ArmResult], cfg: ExperimentConfig, command: str, seconds: float) -> dict[str, Any]:
+def summarize(
+    results: list[ArmResult], cfg: ExperimentConfig, command: str, seconds: float
+) -> dict[str, Any]:
     by_arm: dict[str, list[ArmResult]] = defaultdict(list)
     for r in results:
         by_arm[r.arm].append(r)
@@ -112,7 +114,9 @@ def to_markdown(summary: dict[str, Any]) -> str:
         "|---|" + "---|" * len(RETENTION_SUITES),
     ]
     for name, arm in summary["arms"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{arm['per_skill'][s]['mean']:.3f}" for s in RETENTION_SUITES) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{arm['per_skill'][s]['mean']:.3f}" for s in RETENTION_SUITES) + " |"
+        )
     lines.append("")
     return "\n".join(lines)
 

@@ -53,7 +53,9 @@ class PretrainConfig:
     seed: int = 0
 
 
-def _examples(tokenizer: PreTrainedTokenizerBase, rng: random.Random) -> Iterator[tuple[list[int], list[int]]]:
+def _examples(
+    tokenizer: PreTrainedTokenizerBase, rng: random.Random
+) -> Iterator[tuple[list[int], list[int]]]:
     """An endless stream of (input_ids, labels) for single examples, BOS ... EOS, drawn from the mixture."""
     names, weights = list(MIXTURE), list(MIXTURE.values())
     eos = tokenizer.eos_token_id
@@ -145,7 +147,9 @@ def pretrain(
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         optimizer.step()
         if step % 50 == 0 or step == cfg.steps - 1:
-            log(f"step {step:5d}  loss {loss.item():.4f}  lr {lr_at(step, cfg):.2e}  {time.perf_counter() - started:6.1f}s")
+            log(
+                f"step {step:5d}  loss {loss.item():.4f}  lr {lr_at(step, cfg):.2e}  {time.perf_counter() - started:6.1f}s"
+            )
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

@@ -67,4 +67,6 @@ def build_config(tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
     )
 
 
-assert len(set(CHARACTERS)) == len(CHARACTERS) and set(string.printable) - set("\t\r\x0b\x0c") <= set(CHARACTERS)
+assert len(set(CHARACTERS)) == len(CHARACTERS) and set(string.printable) - set("\t\r\x0b\x0c") <= set(
+    CHARACTERS
+)

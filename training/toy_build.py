@@ -38,7 +38,10 @@ def scorecard(model_dir: Path, n: int = 200) -> dict[str, Any]:
     return {
         "accuracy": {name: round(r.accuracy, 4) for name, r in results.items()},
         "n_per_suite": n,
-        "nll": {suite: {k: round(v, 3) for k, v in nll_gap(engine, suite).items()} for suite in ("downstream", "downstream-newop")},
+        "nll": {
+            suite: {k: round(v, 3) for k, v in nll_gap(engine, suite).items()}
+            for suite in ("downstream", "downstream-newop")
+        },
     }
 
 
@@ -62,7 +65,10 @@ def write_card(model_dir: Path, card: dict[str, Any], cfg: PretrainConfig, secon
         "",
         "| task | expert | house style |",
         "|---|---|---|",
-        *[f"| {t} | {v['expert_mean_nll']:.2f} | {v['house_mean_nll']:.2f} |" for t, v in card["nll"].items()],
+        *[
+            f"| {t} | {v['expert_mean_nll']:.2f} | {v['house_mean_nll']:.2f} |"
+            for t, v in card["nll"].items()
+        ],
         "",
         "Machine-readable: `scorecard.json`. Rebuild: `rewriter toy build -o DIR --seed 0`.",
         "",

@@ -15,7 +15,9 @@ def resolve_model(name_or_path: str | Path) -> Path:
     if str(name_or_path) in BUILTIN:
         path = BUILTIN[str(name_or_path)]
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"the toy backbone is missing at {path}; rebuild it with `rewriter toy build`")
+            raise FileNotFoundError(
+                f"the toy backbone is missing at {path}; rebuild it with `rewriter toy build`"
+            )
         return path
     path = Path(name_or_path).expanduser()
     if not (path / "config.json").exists():

@@ -64,7 +64,8 @@ class HFEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.base: PreTrainedModel = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
-        self.base.to(self.device).eval()
+        self.base.to(self.device)  # type: ignore[arg-type]  # transformers' stubs type .to() oddly
+        self.base.eval()
         self.model: Any = self.base  # becomes a PeftModel once an adapter is loaded
         self.qa_template = qa_template
         self._adapters: dict[str, str] = {}
@@ -77,8 +78,10 @@ class HFEngine:
         if conditioning == "qa":
             return [templates.render(self.qa_template, p) for p in prompts]
         return [
-            self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            str(
+                self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                )
             )
             for p in prompts
         ]
@@ -167,8 +170,12 @@ class HFEngine:
     ) -> list[list[Generation]]:
         pad = self.tokenizer.pad_token_id
         width = max(len(ids) for ids in batch)
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)  # [B, P]
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        input_ids = torch.tensor(
+            [[pad] * (width - len(ids)) + ids for ids in batch], device=self.device
+        )  # [B, P]
+        attention = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device
+        )
         sampling: dict[str, Any] = (
             {"do_sample": False}
             if greedy
@@ -191,7 +198,10 @@ class HFEngine:
         rows: list[list[Generation]] = []
         for b in range(len(batch)):
             rows.append(
-                [self._finish(new_tokens[b * n + k].tolist(), logprobs[b * n + k].tolist(), stop) for k in range(n)]
+                [
+                    self._finish(new_tokens[b * n + k].tolist(), logprobs[b * n + k].tolist(), stop)
+                    for k in range(n)
+                ]
             )
         return rows
 
@@ -204,13 +214,17 @@ class HFEngine:
             body = ids[:cut]
         else:
             body = ids
-        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(body, skip_special_tokens=True))
         for s in stop or []:
             if s and s in text:
                 text = text[: text.index(s)]
                 # keep the fewest tokens that still decode to the kept text
                 decode = self.tokenizer.decode
-                keep = next(k for k in range(len(body) + 1) if len(decode(body[:k], skip_special_tokens=True)) >= len(text))
+                keep = next(
+                    k
+                    for k in range(len(body) + 1)
+                    if len(decode(body[:k], skip_special_tokens=True)) >= len(text)
+                )
                 ids, logprobs, finished = body[:keep], logprobs[:keep], True
         return Generation(text, tuple(ids), tuple(logprobs), finished)
 
@@ -237,8 +251,12 @@ class HFEngine:
                 width = max(lengths[i] for i in batch)
                 pad = self.tokenizer.pad_token_id
                 rows = [prompt_ids[i] + target_ids[i] for i in batch]
-                input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)  # [B, T]
-                attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+                input_ids = torch.tensor(
+                    [r + [pad] * (width - len(r)) for r in rows], device=self.device
+                )  # [B, T]
+                attention = torch.tensor(
+                    [[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device
+                )
                 logits = model(input_ids=input_ids, attention_mask=attention).logits.float()  # [B, T, V]
                 logprobs = F.log_softmax(logits[:, :-1], dim=-1)  # [B, T-1, V] predicting tokens 1..T-1
                 token_lp = logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # [B, T-1]
@@ -256,14 +274,17 @@ class HFEngine:
         for batch in _buckets([len(e) for e in encoded], SCORE_TOKEN_BUDGET):
             width = max(len(encoded[i]) for i in batch)
             pad = self.tokenizer.pad_token_id
-            input_ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in batch], device=self.device)
+            input_ids = torch.tensor(
+                [encoded[i] + [pad] * (width - len(encoded[i])) for i in batch], device=self.device
+            )
             mask = torch.tensor(
                 [[1] * len(encoded[i]) + [0] * (width - len(encoded[i])) for i in batch], device=self.device
             )
-            hidden = self.base(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+            hidden = self.base(
+                input_ids=input_ids, attention_mask=mask, output_hidden_states=True
+            ).hidden_states[-1]
             pooled = (hidden.float() * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)  # [B, H]
             pooled = F.normalize(pooled, dim=-1)
             for row, i in enumerate(batch):
                 out[i] = pooled[row].tolist()
         return out
-

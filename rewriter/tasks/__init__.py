@@ -70,7 +70,13 @@ SUITES: dict[str, Suite] = {
         _base("count", "toy-number", "letter counting as a running tally"),
         _base("compare", "toy-number", "the larger of two numbers"),
         _base("wordproblem", "toy-number", "templated add/subtract word problems"),
-        Suite("reference", "reference", "toy-number", toy.make_reference, "re-solve a problem from a prose reference"),
+        Suite(
+            "reference",
+            "reference",
+            "toy-number",
+            toy.make_reference,
+            "re-solve a problem from a prose reference",
+        ),
         Suite(
             "downstream",
             "downstream",

@@ -131,8 +131,8 @@ def make_downstream(rng: random.Random) -> Example:
 
 def make_double(rng: random.Random) -> Example:
     n = _number(rng, 10, 999)
-    expert = (
-        f"Doubling {n} means adding it to itself, so {n} plus {n} gives {2 * n}. " + styles.prose_result(2 * n)
+    expert = f"Doubling {n} means adding it to itself, so {n} plus {n} gives {2 * n}. " + styles.prose_result(
+        2 * n
     )
     return Example(f"double {n}", styles.arithmetic_pad(n, "+", n), expert, str(2 * n), "double")
 

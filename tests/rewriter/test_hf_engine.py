@@ -98,7 +98,9 @@ def test_adapter_changes_outputs(engine: HFEngine, tmp_path) -> None:
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(engine.model_path)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False)
+    config = LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False
+    )
     torch.manual_seed(0)
     get_peft_model(base, config).save_pretrained(tmp_path / "adapter")
     qs = _questions()
@@ -106,4 +108,7 @@ def test_adapter_changes_outputs(engine: HFEngine, tmp_path) -> None:
     adapted = engine.score(qs, ["#1"] * len(qs), conditioning="qa", adapter=str(tmp_path / "adapter"))
     again = engine.score(qs, ["#1"] * len(qs), conditioning="qa")
     assert plain == again  # the adapter is off when not asked for
-    assert max(abs(a - b) for ra, rb in zip(plain, adapted, strict=True) for a, b in zip(ra, rb, strict=True)) > 1e-3
+    assert (
+        max(abs(a - b) for ra, rb in zip(plain, adapted, strict=True) for a, b in zip(ra, rb, strict=True))
+        > 1e-3
+    )

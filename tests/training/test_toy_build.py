@@ -35,7 +35,9 @@ def test_rebuild_reaches_the_card_within_3_points(tmp_path: Path) -> None:
     from training.pretrain import PretrainConfig
     from training.toy_build import build
 
-    card = build(tmp_path / "toy", PretrainConfig(**{k: v for k, v in CARD_CONFIG.items()}), log=lambda _: None)
+    card = build(
+        tmp_path / "toy", PretrainConfig(**{k: v for k, v in CARD_CONFIG.items()}), log=lambda _: None
+    )
     for suite, accuracy in CARD["accuracy"].items():
         assert abs(card["accuracy"][suite] - accuracy) <= 0.03, (suite, card["accuracy"][suite], accuracy)
 
