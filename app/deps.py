@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from rewriter.errors import Unauthorized
+from rewriter.jobs import JobService
+from rewriter.models import Registry
 from rewriter.settings import Settings
 from rewriter.storage import Storage
 from rewriter.store import Store
@@ -27,9 +29,21 @@ def _storage(request: Request) -> Storage:
     return storage
 
 
+def _jobs(request: Request) -> JobService:
+    jobs: JobService = request.app.state.jobs
+    return jobs
+
+
+def _models(request: Request) -> Registry:
+    models: Registry = request.app.state.models
+    return models
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 StorageDep = Annotated[Storage, Depends(_storage)]
+JobsDep = Annotated[JobService, Depends(_jobs)]
+ModelsDep = Annotated[Registry, Depends(_models)]
 
 
 def _team(store: StoreDep, authorization: Annotated[str | None, Header()] = None) -> str:

@@ -9,8 +9,11 @@ from fastapi import FastAPI
 
 from app import errors
 from app.metrics import Metrics, MetricsMiddleware
-from app.routes import files, health
+from app.queue import Enqueuer
+from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs
 from rewriter import __version__
+from rewriter.jobs import JobService
+from rewriter.models import Registry
 from rewriter.settings import Settings, get_settings
 from rewriter.storage import Storage
 from rewriter.store import Store
@@ -26,12 +29,22 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.storage = Storage(settings.artifacts_url)
+    app.state.storage = storage = Storage(settings.artifacts_url)
+    app.state.models = registry = Registry(store, storage, settings.base_models)
+    app.state.jobs = JobService(
+        store,
+        registry,
+        Enqueuer(settings.redis_url),
+        default_model=settings.default_model,
+        engine=settings.engine,
+        shard_rows=settings.worker.shard_rows,
+    )
     app.state.metrics = Metrics(store)
     errors.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
-    app.include_router(files.router)
+    for module in (files, rewrite_jobs, fine_tuning, eval_runs, models):
+        app.include_router(module.router)
     return app
 
 

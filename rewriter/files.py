@@ -8,7 +8,9 @@ whole file is known to be valid; a refused upload leaves no artifact behind.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from rewriter.errors import InvalidRequest, PayloadTooLarge
 from rewriter.formats import DataFileError, validate_stream
@@ -132,6 +134,38 @@ def record_file(
         path=path,
     )
     store.add_file(record)
+    return record
+
+
+def publish(
+    store: Store,
+    storage: Storage,
+    team: str,
+    local: Path,
+    path: str,
+    *,
+    filename: str,
+    purpose: str,
+    schema: str,
+    rows: int,
+) -> FileRecord:
+    """Copy a file a job wrote on local disk into storage at ``path`` and record it as a file of the team."""
+    storage.put_file(local, path)
+    return record_file(
+        store, storage, team, path, filename=filename, purpose=purpose, schema=schema, rows=rows
+    )
+
+
+def fetch(store: Store, storage: Storage, team: str, file_id: str, dest: Path) -> FileRecord:
+    """A local copy of the team's file at ``dest``, made once (atomically): a rerun of a job finds it there."""
+    record = store.get_file(file_id, team=team)
+    if not dest.exists() or dest.stat().st_size != record.bytes:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.part")
+        with partial.open("wb") as out:
+            for chunk in storage.iter_chunks(record.path):
+                out.write(chunk)
+        os.replace(partial, dest)
     return record
 
 

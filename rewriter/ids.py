@@ -18,6 +18,9 @@ class Prefix(StrEnum):
     FINE_TUNE_JOB = "ftjob"
     EVAL = "eval"
     FINE_TUNE_EVENT = "ftevent"
+    FINE_TUNE_CHECKPOINT = "ftckpt"
+    REWRITE_EVENT = "rwevent"
+    EVAL_EVENT = "evalevent"
     TEAM = "team"
     KEY = "key"
     JOB = "job"  # kinds without a public prefix of their own (the supervisor's selftest)

@@ -23,6 +23,11 @@ class WorkerSettings(BaseModel):
     # A job whose heartbeat is older than this is presumed dead and re-queued by the sweep.
     stale_after_seconds: float = Field(30.0, gt=0)
     shard_rows: int = Field(64, gt=0, description="Rows per rewrite shard (one batched engine pass each).")
+    # A cancelled rewrite finishes its current shard and keeps the output so far; a shard of 64 rows takes
+    # ~10-20 s of guided_resolve on the toy (2 cores), so 120 s leaves room for a loaded machine or a larger model.
+    cancel_grace_seconds: float = Field(
+        120.0, gt=0, description="How long a cancelled rewrite may take to stop by itself before SIGTERM."
+    )
 
 
 class Settings(BaseSettings):
@@ -30,6 +35,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     default_model: str = "toy"
+    base_models: dict[str, Path] = Field(
+        default_factory=dict,
+        description='Model directories offered as base models, id -> path (REWRITER_BASE_MODELS=\'{"m": "/p"}\').',
+    )
     engine: Literal["hf", "vllm"] = "hf"
     device: str = "auto"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -44,6 +53,16 @@ class Settings(BaseSettings):
     def _device(cls, value: str) -> str:
         if value not in {"auto", "cpu"} and not value.startswith("cuda"):
             raise ValueError("device must be 'auto', 'cpu' or 'cuda[:N]' (set REWRITER_DEVICE)")
+        return value
+
+    @field_validator("base_models")
+    @classmethod
+    def _base_models(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name, path in value.items():
+            if name == "toy" or name.startswith("ft:") or not name or "/" in name:
+                raise ValueError(f"base model id {name!r} is reserved or malformed (REWRITER_BASE_MODELS)")
+            if not (path / "config.json").exists():
+                raise ValueError(f"base model {name!r}: {path} has no config.json (REWRITER_BASE_MODELS)")
         return value
 
     @field_validator("redis_url")

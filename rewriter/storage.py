@@ -6,10 +6,13 @@ same code runs against ``/srv/rewriter/artifacts`` and ``s3://bucket/prefix``.
 
 from __future__ import annotations
 
+import os
 import posixpath
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import fsspec
@@ -79,6 +82,37 @@ class Storage:
             return False
         self.fs.rm(full)
         return True
+
+    def put_file(self, local: str | os.PathLike[str], path: str) -> None:
+        """Copy a local file to ``path`` (atomically, like :meth:`open_write`)."""
+        with open(local, "rb") as source, self.open_write(path) as out:
+            shutil.copyfileobj(source, out, CHUNK_BYTES)
+
+    def put_dir(self, local: str | os.PathLike[str], path: str) -> list[str]:
+        """Copy a local directory tree (a model, an adapter) under ``path``; returns the relative names copied."""
+        root = Path(local)
+        names = sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file())
+        for name in names:
+            self.put_file(root / name, f"{path}/{name}")
+        return names
+
+    def local_path(self, path: str) -> Path | None:
+        """Where ``path`` is on this machine's disk, when the storage is a local folder; None for object stores."""
+        return Path(self._full(path)) if self._local else None
+
+    def get_dir(self, path: str, local: str | os.PathLike[str]) -> Path:
+        """A local copy of the tree under ``path`` in ``local`` (made once: a ``.complete`` marker says it is)."""
+        target = Path(local)
+        if (target / ".complete").exists():
+            return target
+        target.mkdir(parents=True, exist_ok=True)
+        prefix = self._full(path)
+        for remote in self.fs.find(prefix):
+            name = posixpath.relpath(remote, prefix)
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            self.fs.get(remote, str(target / name))
+        (target / ".complete").touch()
+        return target
 
     def check(self) -> None:
         """Raise Unavailable unless a small object can be written, read back and deleted (readiness)."""

@@ -8,6 +8,9 @@ Layout (every key under ``rw:``):
 - ``rw:heartbeats`` — sorted set job id → last heartbeat (unix seconds) of the jobs a supervisor owns.
 - ``rw:jobcounts`` — hash ``kind:status`` → count, kept exact by the same atomic scripts that move statuses.
 - ``rw:apikey:{sha256}``, ``rw:team:{id}``, ``rw:teamname:{name}`` — API keys and teams.
+- ``rw:model:{id}`` / ``rw:team:{team}:models`` — trained models and adapters (base models are not stored).
+
+Job kinds and their lifecycles live in ``rewriter.jobs``.
 
 Status changes go through one Lua script (:meth:`Store.transition`), so a cancel racing a completion ends in
 exactly one state: whichever is recorded first wins, the other sees a status it may not move from.
@@ -28,6 +31,7 @@ import redis
 
 from rewriter.errors import Conflict, InvalidRequest, NotFound, Unauthorized, Unavailable
 from rewriter.ids import Prefix, new_id, now
+from rewriter.jobs import JOB_KINDS, Lifecycle, lifecycle
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]
@@ -36,69 +40,6 @@ MAX_PAGE = 10_000
 MAX_EVENTS = 100_000
 _STREAM_ID = re.compile(r"^\d+-\d+$")
 _TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """The statuses a job kind moves through, in OpenAI's words for that kind of job."""
-
-    initial: str  # set at creation, while the inputs are checked
-    running: str  # a supervisor owns the job from here
-    done: str
-    statuses: tuple[str, ...]
-    active: frozenset[str]  # statuses in which a supervisor heartbeats the job
-    cancelling: str | None = None  # kinds without it stay `running` until the child is stopped
-    queued: str = "queued"
-    failed: str = "failed"
-    cancelled: str = "cancelled"
-
-    @property
-    def terminal(self) -> frozenset[str]:
-        return frozenset({self.done, self.failed, self.cancelled})
-
-    @property
-    def pending(self) -> frozenset[str]:
-        return frozenset({self.initial, self.queued})
-
-
-REWRITE_LIFECYCLE = Lifecycle(
-    initial="validating",
-    running="in_progress",
-    done="completed",
-    statuses=(
-        "validating",
-        "queued",
-        "in_progress",
-        "finalizing",
-        "completed",
-        "failed",
-        "cancelling",
-        "cancelled",
-    ),
-    active=frozenset({"in_progress", "finalizing", "cancelling"}),
-    cancelling="cancelling",
-)
-TRAINING_LIFECYCLE = Lifecycle(
-    initial="validating_files",
-    running="running",
-    done="succeeded",
-    statuses=("validating_files", "queued", "running", "succeeded", "failed", "cancelled"),
-    active=frozenset({"running"}),
-)
-# kind → (lifecycle, id prefix). A new job kind adds a line here and a child module in workers/tasks.py.
-JOB_KINDS: dict[str, tuple[Lifecycle, Prefix]] = {
-    "rewrite": (REWRITE_LIFECYCLE, Prefix.REWRITE_JOB),
-    "fine_tune": (TRAINING_LIFECYCLE, Prefix.FINE_TUNE_JOB),
-    "eval": (TRAINING_LIFECYCLE, Prefix.EVAL),
-    "selftest": (REWRITE_LIFECYCLE, Prefix.JOB),  # exercises the supervisor with a trivial child
-}
-
-
-def lifecycle(kind: str) -> Lifecycle:
-    try:
-        return JOB_KINDS[kind][0]
-    except KeyError:
-        raise InvalidRequest(f"unknown job kind {kind!r}; known: {sorted(JOB_KINDS)}", param="kind") from None
 
 
 @dataclass(frozen=True)
@@ -120,6 +61,22 @@ class FileRecord:
     sha256: str
     path: str  # where the artifact lives in Storage
     status: str = "processed"
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model a job trained: full weights (``kind="model"``) or a LoRA adapter on ``parent``."""
+
+    id: str
+    team: str
+    created_at: int
+    kind: str  # model | adapter
+    parent: str  # the model it was trained from (a base model or another trained model)
+    base: str  # the base model at the root of its lineage
+    path: str  # its directory in Storage
+    job_id: str
+    training_file: str
+    method: str
 
 
 @dataclass(frozen=True)
@@ -342,6 +299,36 @@ class Store:
         pipe.zrem(f"rw:team:{record.team}:files:{record.purpose}", file_id)
         pipe.execute()
         return record
+
+    # ---- models -------------------------------------------------------------------------------------------
+
+    def add_model(self, record: ModelRecord) -> ModelRecord:
+        """Record a trained model; idempotent for its job: a rerun of the same job gets the record made first."""
+        key = f"rw:model:{record.id}"
+        if not self.redis.hsetnx(key, "id", record.id):
+            existing = self.get_model(record.id, team=None)
+            if existing.job_id != record.job_id:
+                raise Conflict(f"model id {record.id} is taken by job {existing.job_id}")
+            return existing
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={k: str(v) for k, v in record.__dict__.items()})
+        pipe.zadd(f"rw:team:{record.team}:models", {record.id: time.time()})
+        pipe.execute()
+        return record
+
+    def get_model(self, model_id: str, *, team: str | None) -> ModelRecord:
+        raw = cast(dict[str, str], self.redis.hgetall(f"rw:model:{model_id}"))
+        if len(raw) < 2 or (team is not None and raw.get("team") != team):
+            raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+        return _model_from_hash(raw)
+
+    def list_models(self, team: str) -> list[ModelRecord]:
+        """The team's trained models, oldest first."""
+        ids = cast(list[str], self.redis.zrange(f"rw:team:{team}:models", 0, -1))
+        pipe = self.redis.pipeline(transaction=False)
+        for model_id in ids:
+            pipe.hgetall(f"rw:model:{model_id}")
+        return [_model_from_hash(raw) for raw in pipe.execute() if len(raw) > 1]
 
     # ---- jobs ---------------------------------------------------------------------------------------------
 
@@ -641,6 +628,12 @@ def _file_from_hash(raw: dict[str, str]) -> FileRecord:
         path=raw["path"],
         status=raw.get("status", "processed"),
     )
+
+
+def _model_from_hash(raw: dict[str, str]) -> ModelRecord:
+    values: dict[str, Any] = {name: raw[name] for name in ModelRecord.__dataclass_fields__}
+    values["created_at"] = int(values["created_at"])
+    return ModelRecord(**values)
 
 
 def _job_from_hash(raw: dict[str, str]) -> JobRecord:

@@ -7,6 +7,7 @@ persistence. Databases: 0 for the session's Celery worker, 1 for everything else
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -168,3 +170,146 @@ def celery_worker(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -
         yield settings
     finally:
         stop_worker(proc)
+
+
+# ---- the service: an app (in-process or a real uvicorn) in front of the session's worker ------------------------
+
+
+class Api:
+    """A TestClient for one team, bound to the session worker's Redis and data dir, with job helpers."""
+
+    def __init__(self, settings: Settings, team: str = "acme") -> None:
+        from fastapi.testclient import TestClient
+
+        from app.main import create_app
+
+        self.settings = settings
+        self.store = Store.from_url(settings.redis_url)
+        self.client = TestClient(create_app(settings), raise_server_exceptions=False)
+        self.client.headers["Authorization"] = f"Bearer {self.store.create_key(team)}"
+        self.team = self.store.team_for_key(self.client.headers["Authorization"].split()[1])
+
+    def upload(
+        self, content: bytes, purpose: str = "rewrite", filename: str = "data.jsonl"
+    ) -> dict[str, Any]:
+        response = self.client.post(
+            "/v1/files", files={"file": (filename, content, "application/jsonl")}, data={"purpose": purpose}
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(path, json=body)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def get(self, path: str) -> dict[str, Any]:
+        response = self.client.get(path)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait(
+        self,
+        path: str,
+        statuses: set[str],
+        timeout: float,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Poll ``path`` until its status is one of ``statuses`` (or ``until`` holds); the last object."""
+        last: dict[str, Any] = {}
+
+        def reached() -> bool:
+            nonlocal last
+            last = self.get(path)
+            return last["status"] in statuses or bool(until and until(last))
+
+        try:
+            wait_for(reached, timeout, f"{path} to reach {statuses}", interval=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last seen: {last}") from None
+        return last
+
+    def events(self, path: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = self.get(f"{path}/events?limit=100" + (f"&after={after}" if after else ""))
+            events += page["data"]
+            if not page["has_more"]:
+                return events
+            after = page["last_id"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def downstream_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Toy downstream training rows (expert answers in prose, with their gold answers)."""
+    from rewriter.tasks import get_suite
+
+    examples = get_suite("downstream").examples("train", n, seed=seed)
+    return [
+        {"id": f"d{i}", "question": e.question, "answer": e.expert, "gold": e.gold}
+        for i, e in enumerate(examples)
+    ]
+
+
+@pytest.fixture
+def service(celery_worker: Settings) -> Iterator[Callable[..., Api]]:
+    """``service(shard_rows=4, team="acme")``: an Api on the session worker's Redis and data dir, for a team of
+    its own (the name gets a unique suffix: the session's Redis is shared by the tests)."""
+    made: list[Api] = []
+
+    def make(shard_rows: int = 4, team: str = "acme") -> Api:
+        worker = celery_worker.worker.model_copy(update={"shard_rows": shard_rows})
+        api = Api(celery_worker.model_copy(update={"worker": worker}), f"{team}-{uuid.uuid4().hex[:6]}")
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.close()
+
+
+def start_api_server(env: dict[str, str], logdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``uvicorn app.main:app`` on a free port; (process, base URL) once it answers /healthz."""
+    import httpx
+
+    port = free_port()
+    log = logdir / f"uvicorn-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited early:\n{log.read_text()}")
+        try:
+            return httpx.get(f"{base}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 30, "uvicorn to answer /healthz", interval=0.1)
+    return proc, base
+
+
+@pytest.fixture(scope="session")
+def api_server(celery_worker: Settings) -> Iterator[tuple[str, Settings]]:
+    """A real uvicorn process in front of the session worker: (base URL without /v1, its settings)."""
+    env = worker_environment(celery_worker.redis_url, celery_worker.data_dir)
+    proc, base = start_api_server(env, celery_worker.data_dir)
+    try:
+        yield base, celery_worker
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

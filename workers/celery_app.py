@@ -13,11 +13,10 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from rewriter.jobs import QUEUES, RUN_JOB, SWEEP
 from rewriter.settings import Settings, get_settings
 
-QUEUES = ("cpu", "gpu")
-RUN_JOB = "rewriter.run_job"
-SWEEP = "rewriter.sweep"
+__all__ = ["QUEUES", "RUN_JOB", "SWEEP", "app", "create_celery"]
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -45,8 +45,12 @@ def supervise(
     heartbeat_seconds: float,
     grace_seconds: float = 10.0,
     poll_seconds: float = 0.2,
+    cooperative_seconds: float = 0.0,
 ) -> str:
     """Run ``module`` for a job this supervisor has claimed (``attempt`` from ``Store.claim``).
+
+    After a cancel the child gets ``cooperative_seconds`` to stop by itself (it polls the cancel flag) before
+    SIGTERM, then ``grace_seconds`` more before SIGKILL. A job taken away is signalled at once.
 
     Returns the job's final status, or ``"lost"`` when the job was taken away (re-queued by the sweep, claimed
     again): then the child is stopped and the status left to its new owner.
@@ -61,7 +65,14 @@ def supervise(
         log.info("job %s attempt %d: started %s as pid %d", job_id, attempt, module, child.pid)
         try:
             code, cancelled, lost = _watch(
-                store, job_id, child, attempt, heartbeat_seconds, grace_seconds, poll_seconds
+                store,
+                job_id,
+                child,
+                attempt,
+                heartbeat_seconds,
+                grace_seconds,
+                poll_seconds,
+                cooperative_seconds,
             )
         finally:
             _signal_group(child.pid, signal.SIGKILL)  # stragglers the child left in its group
@@ -93,14 +104,16 @@ def _watch(
     heartbeat_seconds: float,
     grace_seconds: float,
     poll_seconds: float,
+    cooperative_seconds: float = 0.0,
 ) -> tuple[int, bool, bool]:
     """Wait for the child while heartbeating and honouring cancels: (exit code, cancelled, lost)."""
     next_beat = 0.0
+    cancel_seen: float | None = None
     term_sent: float | None = None
     lost = False
     while True:
         try:
-            return child.wait(timeout=poll_seconds), term_sent is not None and not lost, lost
+            return child.wait(timeout=poll_seconds), cancel_seen is not None and not lost, lost
         except subprocess.TimeoutExpired:
             pass
         moment = time.monotonic()
@@ -109,7 +122,13 @@ def _watch(
                 next_beat = moment + heartbeat_seconds
                 if not store.heartbeat(job_id, attempt=attempt):
                     lost = True
-            if term_sent is None and (lost or store.cancel_requested(job_id)):
+            if cancel_seen is None and (lost or store.cancel_requested(job_id)):
+                cancel_seen = moment
+            if (
+                term_sent is None
+                and cancel_seen is not None
+                and (lost or moment - cancel_seen >= cooperative_seconds)
+            ):
                 _signal_group(child.pid, signal.SIGTERM)
                 term_sent = moment
         except (redis.RedisError, NotFound) as exc:  # keep supervising through a Redis blip

@@ -1,7 +1,7 @@
 """Celery tasks: thin, idempotent, carrying only ids. Heavy work runs in a child process (``supervisor``).
 
 A new job kind plugs in with one line in ``CHILD_MODULES`` (kind → module run as ``python -m <module> <job_id>``)
-plus its lifecycle in ``rewriter.store.JOB_KINDS``. Modules are named, never imported here: workers never import
+plus its lifecycle in ``rewriter.jobs.JOB_KINDS``. Modules are named, never imported here: workers never import
 ``training``.
 """
 
@@ -13,18 +13,25 @@ from functools import lru_cache
 from celery import Celery
 
 from rewriter.errors import NotFound
+from rewriter.jobs import RUN_JOB, SWEEP, RunJob
 from rewriter.settings import Settings, get_settings
 from rewriter.store import JobRecord, Store
-from workers.celery_app import RUN_JOB, SWEEP, app
+from workers.celery_app import app
 from workers.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
-# job kind → the module its child process runs. Still to come: "rewrite": "workers.child_rewrite",
-# "fine_tune": "training.jobs", "eval": "workers.child_eval".
+# job kind → the module its child process runs.
 CHILD_MODULES: dict[str, str] = {
+    "rewrite": "workers.child_rewrite",
+    "fine_tune": "training.jobs",
+    "eval": "workers.child_eval",
     "selftest": "workers.child_selftest",
 }
+# Kinds whose child watches the cancel flag itself and stops cleanly (a rewrite finishes its shard and keeps the
+# output so far): after a cancel the supervisor waits for it before signalling. SIGTERM would also reach the
+# child's helpers (e.g. the math verifier's process pool) and spoil the shard in flight.
+COOPERATIVE_CANCEL = {"rewrite"}
 
 
 @lru_cache
@@ -35,7 +42,7 @@ def _context() -> tuple[Settings, Store]:
 
 def enqueue(celery: Celery, job: JobRecord) -> None:
     """Send a recorded job to its queue (record the job first, then enqueue)."""
-    celery.send_task(RUN_JOB, args=[job.id], queue=job.queue)
+    celery.send_task(RUN_JOB, args=RunJob(job.id).args, queue=job.queue)
 
 
 @app.task(name=RUN_JOB)
@@ -63,6 +70,7 @@ def run_job(job_id: str) -> str:
         module,
         attempt=attempt,
         heartbeat_seconds=settings.worker.heartbeat_seconds,
+        cooperative_seconds=settings.worker.cancel_grace_seconds if job.kind in COOPERATIVE_CANCEL else 0.0,
     )
 
 
