@@ -35,13 +35,20 @@ def main(job_id: str) -> int:
     spec = EvalRunSpec.model_validate(job.spec)
     cache = settings.data_dir / "models"
 
+    done: dict[tuple[str, str | None], dict[str, SuiteResult]] = {}
+
     def run(model: str, adapter: str | None) -> dict[str, SuiteResult]:
         model_dir, adapter_dir = registry.engine_paths(job.team, model, adapter, cache)
+        if (model_dir, adapter_dir) in done:  # the same weights: greedy decoding gives the same answers
+            return done[(model_dir, adapter_dir)]
         store.add_event(
             job_id, f"Evaluating {model}{f' + {adapter}' if adapter else ''} on {len(spec.suites)} suites."
         )
         engine = load_engine(model_dir, engine=spec.engine, device=settings.device)
-        return evaluate(engine, spec.suites, n=spec.n, seed=spec.seed, adapter=adapter_dir)
+        done[(model_dir, adapter_dir)] = evaluate(
+            engine, spec.suites, n=spec.n, seed=spec.seed, adapter=adapter_dir
+        )
+        return done[(model_dir, adapter_dir)]
 
     tuned = run(spec.model, spec.adapter)
     result: dict[str, Any] = {"results": scores(tuned)}

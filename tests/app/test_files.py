@@ -218,3 +218,41 @@ def test_readyz_answers_503_when_redis_is_down(settings: Settings) -> None:
         assert "redis" in str(error["message"])
         assert_envelope(client.get("/v1/files", headers={"Authorization": "Bearer sk-rw-x"}), 503)
         assert "rewriter_redis_up 0.0" in client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (QA + b'{"question": "x", "answer": "y"\n', ["line 51", "JSON"]),
+        (QA[:40] + b"\n" + QA, ["line 1"]),
+        (jsonl([{"question": "q"}]), ["line 1", "'answer'"]),
+        (jsonl([{"question": "q", "answer": "a"}, {"question": 3, "answer": "a"}]), ["line 2", "'question'"]),
+        (jsonl([{"prompt": "p", "completion": ["c"]}]), ["line 1", "'completion'"]),
+        (jsonl([{"messages": "hello"}]), ["line 1", "'messages'"]),
+        (jsonl([{"question": "q", "answer": "a"}, {"prompt": "p", "completion": "c"}]), ["line 2"]),
+        (QA + b'{"question": "caf\xe9", "answer": "x"}\n', ["line 51", "UTF-8"]),
+        (b"\n\n", ["empty"]),
+        (b"", ["empty"]),
+        (b"[1, 2]\n", ["line 1", "object"]),
+    ],
+    ids=[
+        "bad-json-line-51",
+        "truncated-line-1",
+        "missing-field",
+        "wrong-type",
+        "list-completion",
+        "messages-not-a-list",
+        "mixed-schemas",
+        "non-utf8",
+        "blank-lines",
+        "empty",
+        "not-an-object",
+    ],
+)
+def test_a_malformed_upload_answers_400_naming_the_problem(
+    client: TestClient, content: bytes, named: list[str]
+) -> None:
+    error = assert_envelope(upload(client, content), 400, "file")
+    for words in named:
+        assert words in str(error["message"]), (words, error["message"])
+    assert client.get("/v1/files").json()["data"] == []

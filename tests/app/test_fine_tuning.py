@@ -1,0 +1,133 @@
+"""/v1/fine_tuning/jobs beyond what the SDK test covers: GRPO jobs that train a rewriting adapter (used by a policy
+rewrite and an eval run), refusals at creation, and the request fields staying in step with the trainers' specs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rewriter import jobs
+from tests.conftest import Api, downstream_rows, jsonl_bytes
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.slow  # three jobs in a row: ~60 s on a loaded 2-core machine
+def test_grpo_job_trains_an_adapter_that_rewrite_and_eval_jobs_use(service: Callable[..., Api]) -> None:
+    api = service(shard_rows=4)
+    file = api.upload(jsonl_bytes(downstream_rows(8)), purpose="fine-tune")
+    grpo = {
+        "mode": "rewriter",
+        "hyperparameters": {"steps": 2},
+        "num_generations": 2,
+        "prompts_per_step": 2,
+        "max_completion_length": 24,
+    }
+    job = api.create(
+        "/v1/fine_tuning/jobs",
+        {"model": "toy", "training_file": file["id"], "method": {"type": "grpo", "grpo": grpo}},
+    )
+    assert job["method"]["type"] == "grpo" and job["method"]["grpo"]["num_generations"] == 2
+    done = api.wait(f"/v1/fine_tuning/jobs/{job['id']}", {"succeeded", "failed", "cancelled"}, 120)
+    assert done["status"] == "succeeded", done["error"]
+    adapter = api.get(f"/v1/models/{done['fine_tuned_model']}")
+    assert (
+        adapter["kind"] == "adapter" and adapter["parent"] == "toy" and adapter["lineage"]["method"] == "grpo"
+    )
+    steps = [e for e in api.events(f"/v1/fine_tuning/jobs/{job['id']}") if e["type"] == "metrics"]
+    assert [e["data"]["step"] for e in steps] == [1, 2] and all("reward" in e["data"] for e in steps)
+
+    rewrite = api.create(
+        "/v1/rewrite_jobs",
+        {
+            "input_file_id": file["id"],
+            "strategy": "policy",
+            "adapter": adapter["id"],
+            "verifier": "toy-number",
+            "sampling": {"k": 2, "max_new_tokens": 32},
+            "preview": 4,
+        },
+    )
+    evaluation = api.create(
+        "/v1/eval_runs", {"model": "toy", "adapter": adapter["id"], "suites": ["downstream"], "n": 10}
+    )
+    rewritten = api.wait(f"/v1/rewrite_jobs/{rewrite['id']}", {"completed", "failed", "cancelled"}, 90)
+    assert rewritten["status"] == "completed", rewritten["error"]
+    assert rewritten["adapter"] == adapter["id"] and rewritten["row_counts"]["completed"] == 4
+    assert set(rewritten["row_counts"]["by_provenance"]) <= {"rewritten", "expert_fallback"}
+    evaluated = api.wait(f"/v1/eval_runs/{evaluation['id']}", {"succeeded", "failed", "cancelled"}, 90)
+    assert evaluated["status"] == "succeeded", evaluated["error"]
+    assert 0.0 <= evaluated["results"]["downstream"]["accuracy"] <= 1.0
+    assert evaluated["results"]["downstream"]["n"] == 10
+
+    # An adapter is no backbone to fine-tune or rewrite with.
+    for path, body in (
+        ("/v1/fine_tuning/jobs", {"model": adapter["id"], "training_file": file["id"]}),
+        ("/v1/rewrite_jobs", {"input_file_id": file["id"], "model": adapter["id"], "verifier": "toy-number"}),
+    ):
+        refused = api.client.post(path, json=body)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "model", refused.text
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "param"),
+    [
+        ({"model": "gpt-9"}, 404, "model"),
+        ({"training_file": "file-nope"}, 404, "training_file"),
+        ({"validation_file": "file-x"}, 400, "validation_file"),
+        ({"method": {"type": "dpo"}}, 400, "method.type"),
+        ({"method": {"type": "supervised", "supervised": {"loss": "mse"}}}, 400, "method.supervised.loss"),
+        (
+            {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}},
+            400,
+            "method.supervised.hyperparameters.n_epochs",
+        ),
+        (
+            {
+                "method": {
+                    "type": "supervised",
+                    "supervised": {"hyperparameters": {"learning_rate_multiplier": 1e5}},
+                }
+            },
+            400,
+            "method.supervised.hyperparameters.learning_rate_multiplier",
+        ),
+        ({"method": {"type": "grpo", "grpo": {"verifier": "astrology"}}}, 400, "method.grpo.verifier"),
+        ({"method": {"type": "grpo", "grpo": {"num_generations": 1}}}, 400, "method.grpo.num_generations"),
+        ({"method": {"type": "supervised", "grpo": {}}}, 400, "method.grpo"),
+        ({"suffix": "has spaces"}, 400, "suffix"),
+    ],
+)
+def test_a_fine_tuning_job_that_cannot_run_is_refused(
+    service: Callable[..., Api], change: dict[str, Any], status: int, param: str
+) -> None:
+    api = service()
+    file = api.upload(jsonl_bytes(downstream_rows(4)), purpose="fine-tune")
+    response = api.client.post(
+        "/v1/fine_tuning/jobs", json={"model": "toy", "training_file": file["id"], **change}
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["param"] == param
+    assert api.get("/v1/fine_tuning/jobs")["data"] == []
+
+
+def test_request_fields_stay_in_step_with_the_trainers() -> None:
+    from training.grpo import GRPOSpec
+    from training.sft import SFTSpec
+
+    supervised = set(jobs.SupervisedMethod.model_fields) - {"hyperparameters"}
+    assert supervised <= set(SFTSpec.model_fields)
+    assert set(jobs.GRPOMethod.model_fields) - {"hyperparameters"} <= set(GRPOSpec.model_fields)
+    assert jobs.SFT_BASE_LEARNING_RATE == SFTSpec().lr and jobs.GRPO_BASE_LEARNING_RATE == GRPOSpec().lr
+    plan = jobs.training_plan(
+        jobs.FineTuningJobRequest(model="toy", training_file="file-x", method={"type": "grpo"}),
+        rows=10,
+        seed=1,
+    )
+    assert plan.grpo is not None
+    GRPOSpec(**plan.grpo)  # every resolved setting is one the trainer takes
+    plan = jobs.training_plan(jobs.FineTuningJobRequest(model="toy", training_file="file-x"), rows=10, seed=1)
+    assert plan.sft is not None
+    assert SFTSpec(**plan.sft).steps == jobs.DEFAULT_STEPS
