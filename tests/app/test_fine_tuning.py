@@ -120,7 +120,7 @@ def test_request_fields_stay_in_step_with_the_trainers() -> None:
     supervised = set(jobs.SupervisedMethod.model_fields) - {"hyperparameters"}
     assert supervised <= set(SFTSpec.model_fields)
     assert set(jobs.GRPOMethod.model_fields) - {"hyperparameters"} <= set(GRPOSpec.model_fields)
-    assert jobs.SFT_BASE_LEARNING_RATE == SFTSpec().lr and jobs.GRPO_BASE_LEARNING_RATE == GRPOSpec().lr
+    assert SFTSpec().lr == jobs.SFT_BASE_LEARNING_RATE and GRPOSpec().lr == jobs.GRPO_BASE_LEARNING_RATE
     plan = jobs.training_plan(
         jobs.FineTuningJobRequest(model="toy", training_file="file-x", method={"type": "grpo"}),
         rows=10,
