@@ -13,6 +13,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewriter.errors import (
@@ -39,6 +40,30 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     Unavailable: (503, "server_error"),
     redis.ConnectionError: (503, "server_error"),
     redis.TimeoutError: (503, "server_error"),
+}
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+# For the OpenAPI document: the answers every /v1 route may give besides its own.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in (
+        (400, "Invalid request: the message and param name the problem."),
+        (401, "No or an unknown API key."),
+        (404, "No such resource (or one of another team)."),
+        (409, "The resource's state forbids the operation."),
+        (503, "Redis or storage unreachable."),
+    )
 }
 
 

@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     for module in (files, rewrite_jobs, fine_tuning, eval_runs, models):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.RESPONSES)
     return app
 
 
