@@ -82,11 +82,12 @@ def experiment(
     seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0,1,2",
     quick: Annotated[bool, typer.Option(help="one seed, smaller budget (~8 minutes)")] = False,
     arms: Annotated[str | None, typer.Option(help="comma-separated arm names (default: all)")] = None,
+    jobs: Annotated[int, typer.Option(help="seeds in parallel processes (one torch thread each)")] = 1,
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
     from training.experiment import ExperimentConfig, run
 
-    overrides: dict[str, object] = {"task": task, "arms": arms.split(",") if arms else None}
+    overrides: dict[str, object] = {"task": task, "arms": arms.split(",") if arms else None, "jobs": jobs}
     if not quick or seeds != "0,1,2":
         overrides["seeds"] = [int(s) for s in seeds.split(",")]
     cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]

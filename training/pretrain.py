@@ -31,7 +31,7 @@ from training.toy_backbone import build_config, build_tokenizer
 MIXTURE = {
     "add": 1.0,
     "sub": 1.0,
-    "reverse": 1.5,
+    "reverse": 2.5,
     "count": 1.0,
     "compare": 1.0,
     "wordproblem": 1.5,

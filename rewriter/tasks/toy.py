@@ -26,12 +26,13 @@ BASE_OBJECTS = ("apples", "pens", "coins", "books", "cards", "shells", "stamps",
 BASE_ADD = ("gets {b} more", "buys {b} more")
 BASE_SUB = ("loses {b}", "eats {b}")
 
-# The downstream task uses names, objects and verbs the base never saw. "finds N more" keeps the base's cue word
-# "more" (the base mostly solves it); "gives away N" starts like the base's "gets" (the base mostly adds: wrong).
+# The downstream task uses names, objects and verbs the base never saw. Both forms carry the base's cue word "more",
+# which the base reads as addition: it solves "finds N more" and mostly fails "gives away N more" (it adds).
+# (With "gives away N", without "more", the base read the missing cue as subtraction and solved 80% of the task.)
 NEW_NAMES = ("kim", "joe", "ada", "ray", "zoe", "ian", "una", "gus")
 NEW_OBJECTS = ("cups", "hats", "rocks", "bells", "kites", "jars")
 NEW_ADD = "finds {b} more"
-NEW_SUB = "gives away {b}"
+NEW_SUB = "gives away {b} more"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def make_sub(rng: random.Random) -> Example:
 
 
 def make_reverse(rng: random.Random) -> Example:
-    word = _word(rng)
+    word = _word(rng, 2, 6)  # copying 7-8 random letters stayed unreliable at this model size
     prose = f"the word {word} read backwards is {word[::-1]}. " + styles.prose_result(word[::-1])
     return Example(f"reverse {word}", styles.reverse_pad(word), prose, word[::-1], "reverse")
 
