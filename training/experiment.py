@@ -131,29 +131,24 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             )
 
     arms = [a for a in ARMS if cfg.arms is None or a.name in cfg.arms]
-    needed = {a.data for a in arms if a.data and a.data != "expert"}
     datasets: dict[str, Path] = {"expert": expert}
-    reports: dict[str, dict[str, Any]] = {}
-    identity = pipeline.run(
-        expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model
-    )
-    reports["expert"] = identity.report
-    for name, strategy, adapter in (
-        ("self_distill", "self_distill", None),
-        ("guided_resolve", "guided_resolve", None),
-        ("policy_prompt", "policy", None),
-        ("policy_grpo", "policy", work / "rewriter-adapter"),
-    ):
-        if name not in needed:
-            continue
+    identity = pipeline.run(expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model)
+    reports: dict[str, dict[str, Any]] = {"expert": identity.report}
+    rewrites = {
+        "self_distill": ("self_distill", None),
+        "guided_resolve": ("guided_resolve", None),
+        "policy_prompt": ("policy", None),
+        "policy_grpo": ("policy", work / "rewriter-adapter"),
+    }
+
+    def dataset(name: str) -> Path:
+        """The arm's training data, rewritten on first use (so the expert arms report early)."""
+        if name in datasets:
+            return datasets[name]
+        strategy, adapter = rewrites[name]
         if adapter is not None and not (adapter / "adapter_config.json").exists():
             started = time.perf_counter()
-            train_grpo(
-                expert,
-                cfg.model,
-                adapter,
-                GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed),
-            )
+            train_grpo(expert, cfg.model, adapter, GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed))
             log(f"  seed {seed}: GRPO rewriting policy trained in {time.perf_counter() - started:.0f}s")
         started = time.perf_counter()
         spec = _spec(strategy, seed, cfg, adapter=str(adapter) if adapter else None)
@@ -164,6 +159,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             f"target NLL {result.report['nll_after']['qa']['mean']:.3f} "
             f"(expert {result.report['nll_before']['qa']['mean']:.3f})  {time.perf_counter() - started:.0f}s"
         )
+        return result.output
 
     out: list[ArmResult] = []
     for arm in arms:
@@ -192,7 +188,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             target = work / f"arm-{arm.name}"
             spec_sft = SFTSpec(loss=arm.loss, lora=False, lr=cfg.sft_lr, steps=cfg.sft_steps,  # type: ignore[arg-type]
                                batch_size=cfg.batch_size, seed=seed, eval_every=cfg.eval_every)  # fmt: skip
-            train_sft(datasets[arm.data], cfg.model, target, spec_sft, hooks)
+            train_sft(dataset(arm.data), cfg.model, target, spec_sft, hooks)
             tuned, adapter = HFEngine(target, device="cpu"), None
         results = (
             base_results if arm.name == "base" else evaluate(tuned, suites, n=cfg.eval_n, adapter=adapter)
