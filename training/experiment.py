@@ -40,9 +40,9 @@ class ExperimentConfig(BaseModel):
     sft_steps: int = 100
     sft_lr: float = 1e-4
     batch_size: int = 32
-    eval_every: int | None = 20
+    eval_every: int | None = 25
     eval_n: int = 200
-    curve_n: int = 60  # per suite, for the curves: 7 suites x 60 prompts ≈ 2 s an evaluation
+    curve_n: int = 40  # per suite, for the curves: 7 suites x 40 prompts ≈ 2 s an evaluation
     rewriter_grpo_steps: int = 60
     task_grpo_steps: int = 60
     k: int = 4
