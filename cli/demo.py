@@ -3,7 +3,9 @@
 1. the toy backbone's scorecard and a few generations;
 2. the downstream training set (expert demonstrations in prose) rewritten with ``guided_resolve``, and its report;
 3. the backbone fine-tuned on the expert set and on the rewritten set (same budget), with each model's downstream
-   accuracy and forgetting of the base skills.
+   accuracy and forgetting of the base skills;
+4. when Redis answers (or redis-server is installed): the same loop through the service — upload, rewrite job,
+   download, fine-tuning job, eval run — with a real API process and a real worker.
 """
 
 from __future__ import annotations
@@ -69,3 +71,28 @@ def run_demo(workdir: Path = Path("var/demo")) -> None:
             f"  SFT on {label:15s} downstream {tuned['downstream'].accuracy:.3f} (base {base['downstream'].accuracy:.3f})"
             f"   forgetting {cmp.forgetting_abs:5.1f} pts ({cmp.forgetting_rel:.0%} of base-skill accuracy)"
         )
+
+    typer.echo("\n== 4. The same loop through the service (API + worker) ==")
+    if _redis_available():
+        from cli.service_demo import run_service_demo
+
+        run_service_demo()
+    else:
+        typer.echo(
+            "  skipped: no Redis answers and redis-server is not installed (start one, then `make demo`)"
+        )
+
+
+def _redis_available() -> bool:
+    import shutil
+
+    import redis
+
+    from rewriter.settings import get_settings
+
+    if shutil.which("redis-server"):
+        return True
+    try:
+        return bool(redis.Redis.from_url(get_settings().redis_url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
