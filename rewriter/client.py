@@ -73,6 +73,7 @@ class RewriteJob(Job):
     report_file_id: str | None = None
     report_markdown_file_id: str | None = None
     summary: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
 
 
 class FineTuningJob(Job):

@@ -241,6 +241,7 @@ def check_verifier(name: str, options: dict[str, Any], param: str = "verifier") 
 SFT_BASE_LEARNING_RATE = 1e-4
 GRPO_BASE_LEARNING_RATE = 1e-3  # LoRA; GRPO's own default 1e-6 does not move the toy at all (DESIGN §3.1.1)
 DEFAULT_BATCH_SIZE = 32
+GRPO_PROMPTS, GRPO_GENERATIONS = 4, 4  # the trainer's defaults: 16 completions per step
 DEFAULT_STEPS = 100
 
 
@@ -365,7 +366,15 @@ def training_plan(request: FineTuningJobRequest, rows: int, seed: int) -> FineTu
             )
         check_verifier(grpo.verifier, grpo.verifier_options, param="method.grpo.verifier")
         hyper, base_lr, param = grpo.hyperparameters, GRPO_BASE_LEARNING_RATE, "method.grpo.hyperparameters"
-    batch = hyper.batch_size if isinstance(hyper.batch_size, int) else DEFAULT_BATCH_SIZE
+    if method.type == "supervised":
+        batch = hyper.batch_size if isinstance(hyper.batch_size, int) else DEFAULT_BATCH_SIZE
+        per_step = batch  # rows per optimizer step
+    else:  # GRPO's batch counts completions: prompts per step × generations per prompt (DESIGN §3.1.1)
+        generations = grpo.num_generations or GRPO_GENERATIONS
+        per_step = grpo.prompts_per_step or (
+            max(1, hyper.batch_size // generations) if isinstance(hyper.batch_size, int) else GRPO_PROMPTS
+        )
+        batch = per_step * generations
     if batch < 1:
         raise InvalidRequest("batch_size must be at least 1.", param=f"{param}.batch_size")
     if hyper.steps is not None:
@@ -373,7 +382,7 @@ def training_plan(request: FineTuningJobRequest, rows: int, seed: int) -> FineTu
     elif isinstance(hyper.n_epochs, int):
         if hyper.n_epochs < 1:
             raise InvalidRequest("n_epochs must be at least 1.", param=f"{param}.n_epochs")
-        steps = max(1, math.ceil(hyper.n_epochs * rows / batch))
+        steps = max(1, math.ceil(hyper.n_epochs * rows / per_step))
     else:
         steps = DEFAULT_STEPS
     multiplier = hyper.learning_rate_multiplier if isinstance(hyper.learning_rate_multiplier, float) else 1.0
@@ -408,7 +417,6 @@ def training_plan(request: FineTuningJobRequest, rows: int, seed: int) -> FineTu
             metadata=request.metadata,
         )
     extra = grpo.model_dump(exclude={"hyperparameters"}, exclude_none=True)
-    per_step = extra.get("prompts_per_step") or max(1, batch // (extra.get("num_generations") or 4))
     extra["prompts_per_step"] = per_step
     return FineTuneJobSpec(
         model=request.model,

@@ -11,6 +11,7 @@ are kept. Finally the output, the dropped rows and the report become files of th
 from __future__ import annotations
 
 import json
+import resource
 import sys
 from collections import Counter
 from pathlib import Path
@@ -137,8 +138,20 @@ def main(job_id: str) -> int:
         "tokens_over_1nat_before": report["nll_before"]["tokens_over_1nat"],
         "tokens_over_1nat_after": report["nll_after"]["tokens_over_1nat"],
     }
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # this attempt's process: start, model load, rewrite
     store.set_result(
-        job_id, {**outputs, "row_counts": counts, "summary": summary, "cancelled": result.cancelled}
+        job_id,
+        {
+            **outputs,
+            "row_counts": counts,
+            "summary": summary,
+            "cancelled": result.cancelled,
+            "usage": {
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+                "rewrite_seconds": round(result.timers.get("total", 0.0), 2),
+                "shards_run": result.shards_run,
+            },
+        },
     )
     store.add_event(job_id, f"Done: {counts['kept']} rows kept, {counts['dropped']} dropped.")
     return 0

@@ -54,6 +54,7 @@ class RewriteJobObject(BaseModel):
     report_file_id: str | None
     report_markdown_file_id: str | None
     summary: dict[str, Any] | None
+    usage: dict[str, Any] | None = None
     error: JobError | None
     attempts: int
     metadata: dict[str, str] | None
@@ -96,6 +97,7 @@ def rewrite_job_object(job: JobRecord) -> dict[str, Any]:
         "report_file_id": result.get("report_file_id"),
         "report_markdown_file_id": result.get("report_markdown_file_id"),
         "summary": result.get("summary"),
+        "usage": result.get("usage"),
         "error": job.error,
         "attempts": job.attempts,
         "metadata": spec.metadata,

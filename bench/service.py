@@ -1,0 +1,191 @@
+"""The service's overhead and upload path, measured (DESIGN §5). Prints a table.
+
+    .venv/bin/python bench/service.py                       # 2,000-row guided_resolve rewrite + a 1 GB upload
+    .venv/bin/python bench/service.py --strategy identity --upload-mb 256
+
+1. Rewrite: the same N toy downstream rows, spec and shard size (a) through the service — upload, create the job,
+   poll until completed, as a client sees it; the job runs in a real Celery worker's child process, which pays its
+   own process start, torch import and model load — and (b) in this process: ``load_engine`` + ``pipeline.run``.
+   ``guided_resolve`` is the default: it is the representative strategy (generation-bound, like real use);
+   ``identity`` (scoring only) is the worst case for the fixed per-job costs. Target: service ≤ 1.10× in-process.
+2. Upload: a generated JSONL file of ``--upload-mb`` MB streamed to the API over HTTP (the API validates every line
+   while it writes to storage). Throughput in MB/s and the API process's peak RSS growth (VmHWM after − VmRSS
+   before). Targets: ≥ 100 MB/s, < 100 MB.
+
+The service (API, worker, beat, a private redis-server) is started here and stopped at the end. The figures depend
+on the machine's load: the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cli.service import LocalService  # noqa: E402
+from rewriter.client import Client, RewriteJob  # noqa: E402
+from rewriter.settings import Settings  # noqa: E402
+from rewriter.store import Store  # noqa: E402
+
+MB = 1 << 20
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def proc_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def write_rows(path: Path, rows: int) -> None:
+    from rewriter.tasks import get_suite
+
+    with path.open("w") as fh:
+        for i, ex in enumerate(get_suite("downstream").examples("train", rows, seed=0)):
+            fh.write(
+                json.dumps({"id": f"d{i}", "question": ex.question, "answer": ex.expert, "gold": ex.gold})
+                + "\n"
+            )
+
+
+def write_big(path: Path, size_mb: int) -> int:
+    """Whole JSONL rows, about ``size_mb`` MB, written from one repeated ~1 MB block."""
+    line = b'{"question": "what is 123 plus 456?", "answer": "123 plus 456 gives 579. The result is 579."}\n'
+    block = line * (MB // len(line))
+    with path.open("wb") as fh:
+        for _ in range(size_mb):
+            fh.write(block)
+    return path.stat().st_size
+
+
+def bench_rewrite(
+    client: Client, data: Path, body: dict[str, object], poll: float
+) -> tuple[float, RewriteJob]:
+    started = time.perf_counter()
+    file = client.upload_file(data)
+    job = client.create_rewrite_job(file.id, **body)
+    done = client.wait_for(job, poll)
+    return time.perf_counter() - started, done
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_in_process(data: Path, out: Path, body: dict[str, object]) -> tuple[float, float, float]:
+    """(load_engine + pipeline.run seconds, pipeline.run seconds, CPU seconds of both) in this process."""
+    from rewriter import pipeline
+    from rewriter.backends import load_engine
+    from rewriter.specs import StrategySpec
+
+    sampling = body.get("sampling") or {}
+    assert isinstance(sampling, dict)
+    spec = StrategySpec(strategy=body["strategy"], verifier=body["verifier"], seed=body["seed"], **sampling)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    engine = load_engine("toy")
+    loaded = time.perf_counter()
+    pipeline.run(data, out, spec, engine, model="toy")
+    end = time.perf_counter()
+    return end - started, end - loaded, cpu_seconds() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--strategy", default="guided_resolve", choices=["identity", "guided_resolve"])
+    parser.add_argument("--upload-mb", type=int, default=1024)
+    parser.add_argument("--poll", type=float, default=0.5, help="client poll interval (s)")
+    parser.add_argument("--skip-rewrite", action="store_true")
+    parser.add_argument("--skip-upload", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="rewriter-bench-"))
+    settings = Settings(data_dir=work / "data")
+    rows_table: list[tuple[str, str, str]] = []
+    body: dict[str, object] = {"strategy": args.strategy, "verifier": "toy-number", "seed": 0}
+    if args.strategy == "guided_resolve":
+        body["sampling"] = {"max_new_tokens": 96}
+    print(f"load average at start: {load()} (2 cores shared with other work)", flush=True)
+    try:
+        with LocalService(settings, private_redis=True, log_dir=work / "logs") as service:
+            key = Store.from_url(service.redis_url).create_key("bench")
+            api_pid = next(proc.pid for name, proc in service.procs if name == "api")
+            with Client(service.base_url, key, timeout=600) as client:
+                if not args.skip_rewrite:
+                    data = work / "rows.jsonl"
+                    write_rows(data, args.rows)
+                    # In-process first, then the service: on a shared machine the load drifts, so the order is
+                    # printed with the figures (and the CPU seconds, which drift less than wall time).
+                    print(f"rewrite {args.rows} rows with {args.strategy} in this process...", flush=True)
+                    total_s, run_s, cpu_s = bench_in_process(data, work / "in-process.jsonl", body)
+                    print(f"  {total_s:.1f} s; now through the service...", flush=True)
+                    service_s, job = bench_rewrite(client, data, body, args.poll)
+                    assert job.status == "completed", job.error
+                    usage = job.usage or {}
+                    child_cpu = float(usage.get("cpu_seconds", float("nan")))
+                    rows_table += [
+                        (
+                            f"rewrite {args.rows} rows ({args.strategy}), in-process",
+                            f"{total_s:.1f} s",
+                            f"load_engine + pipeline.run; run alone {run_s:.1f} s; CPU {cpu_s:.0f} s",
+                        ),
+                        (
+                            "  through the service",
+                            f"{service_s:.1f} s",
+                            f"upload → completed; job child CPU {child_cpu:.0f} s; rewrite alone {usage.get('rewrite_seconds')} s",
+                        ),
+                        ("  service / in-process (wall)", f"{service_s / total_s:.3f}×", "target ≤ 1.10×"),
+                        (
+                            "  service / in-process (CPU)",
+                            f"{child_cpu / cpu_s:.3f}×",
+                            "job child vs this process",
+                        ),
+                    ]
+                if not args.skip_upload:
+                    big = work / "big.jsonl"
+                    size = write_big(big, args.upload_mb)
+                    client.list_files()  # warm the API up before the baseline
+                    before = proc_kb(api_pid, "VmRSS")
+                    print(f"upload {size / MB:.0f} MB...", flush=True)
+                    started = time.perf_counter()
+                    uploaded = client.upload_file(big)
+                    seconds = time.perf_counter() - started
+                    growth = (proc_kb(api_pid, "VmHWM") - before) / 1024
+                    assert uploaded.bytes == size
+                    rows_table += [
+                        (
+                            f"upload {size / MB:.0f} MB ({uploaded.rows} rows)",
+                            f"{size / MB / seconds:.0f} MB/s",
+                            f"{seconds:.1f} s; target ≥ 100 MB/s",
+                        ),
+                        ("  API peak RSS growth", f"{growth:.0f} MB", "target < 100 MB"),
+                    ]
+                    big.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nload average at end: {load()}\n")
+    width = max(len(r[0]) for r in rows_table) if rows_table else 10
+    print(f"| {'measure':{width}s} | value | note |\n|{'-' * (width + 2)}|---|---|")
+    for name, value, note in rows_table:
+        print(f"| {name:{width}s} | {value} | {note} |")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

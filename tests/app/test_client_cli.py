@@ -1,0 +1,109 @@
+"""The typed client and the service commands against a real uvicorn server and worker; ``LocalService`` (what
+``rewriter serve`` runs) starting and stopping the whole service."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from cli.service import LocalService
+from rewriter.client import APIError, Client, RewriteJob
+from rewriter.settings import Settings, get_settings
+from rewriter.store import Store
+from tests.conftest import downstream_rows, jsonl_bytes
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli_env(api_server: tuple[str, Settings], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """``rewriter keys create`` against the session's Redis; the env the other commands need."""
+    base, settings = api_server
+    monkeypatch.setenv("REWRITER_REDIS_URL", settings.redis_url)
+    get_settings.cache_clear()  # the command reads the settings of its (this) process
+    try:
+        result = CliRunner().invoke(app, ["keys", "create", "--team", f"cli-{uuid.uuid4().hex[:6]}"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    key = result.output.strip()
+    assert key.startswith("sk-rw-") and Store.from_url(settings.redis_url).team_for_key(key)
+    yield {"REWRITER_API_URL": f"{base}/v1", "REWRITER_API_KEY": key}
+
+
+def test_files_and_a_rewrite_job_through_the_cli(cli_env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner(env=cli_env)
+    data = tmp_path / "train.jsonl"
+    data.write_bytes(jsonl_bytes(downstream_rows(5)))
+    uploaded = runner.invoke(app, ["files", "upload", str(data), "--purpose", "rewrite"])
+    assert uploaded.exit_code == 0, uploaded.output
+    file_id = json.loads(uploaded.output)["id"]
+    listed = runner.invoke(app, ["files", "list"])
+    assert file_id in listed.output and "5 rows" in listed.output
+
+    out = tmp_path / "out.jsonl"
+    created = runner.invoke(
+        app,
+        ["jobs", "rewrite", "create", file_id, "--strategy", "identity", "--verifier", "toy-number"]
+        + ["--preview", "3", "--wait", "--poll", "0.2", "-o", str(out)],
+    )
+    assert created.exit_code == 0, created.output
+    assert '"status": "completed"' in created.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["d0", "d1", "d2"] and rows[0]["meta"]["provenance"] == "original"
+
+    again = tmp_path / "again.jsonl"
+    downloaded = runner.invoke(app, ["files", "download", file_id, "-o", str(again)])
+    assert downloaded.exit_code == 0 and again.read_bytes() == data.read_bytes()
+    missing = runner.invoke(app, ["files", "download", "file-nope", "-o", str(again)])
+    assert missing.exit_code == 2 and "No such File object" in missing.output
+    refused = runner.invoke(app, ["jobs", "rewrite", "create", file_id, "--verifier", "astrology"])
+    assert refused.exit_code == 2 and "param: verifier" in refused.output
+    assert runner.invoke(app, ["models", "list"]).output.startswith("toy")
+
+
+def test_client_waits_for_a_job_and_reports_errors(cli_env: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_bytes(jsonl_bytes(downstream_rows(4)))
+    with Client(cli_env["REWRITER_API_URL"], cli_env["REWRITER_API_KEY"]) as client:
+        file = client.upload_file(data)
+        job = client.create_rewrite_job(file.id, strategy="identity", verifier="toy-number")
+        seen: list[str] = []
+        done = client.wait_for(job, 0.2, timeout=60, on_update=lambda j: seen.append(j.status))
+        assert isinstance(done, RewriteJob) and done.status == "completed" and seen[-1] == "completed"
+        assert done.row_counts["completed"] == 4 and client.list_jobs(RewriteJob)[0].id == job.id
+        messages = [e.message for e in client.events(done)]
+        assert messages[-1] == "Done: 4 rows kept, 0 dropped."
+        assert client.get_file(done.output_file_id or "").purpose == "rewrite-output"
+        with pytest.raises(APIError) as error:
+            client.get_job(RewriteJob, "rwjob-nope")
+        assert error.value.status == 404 and error.value.param == "job_id"
+    with (
+        pytest.raises(APIError) as unauthorized,
+        Client(cli_env["REWRITER_API_URL"], "sk-rw-wrong") as client,
+    ):
+        client.list_files()
+    assert unauthorized.value.status == 401
+
+
+def test_local_service_starts_everything_and_stops_it(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url="redis://127.0.0.1:1/0"
+    )  # nothing answers there
+    service = LocalService(settings, log_dir=tmp_path / "logs")
+    with service:
+        assert service.redis_url != settings.redis_url, "a private redis-server was started"
+        assert {name for name, _ in service.procs} == {"redis", "api", "worker", "beat"}
+        key = Store.from_url(service.redis_url).create_key("local")
+        with Client(service.base_url, key) as client:
+            assert [m.id for m in client.list_models()] == ["toy"]
+        pids = [proc.pid for _, proc in service.procs]
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
