@@ -61,10 +61,20 @@ def write_rows(path: Path, rows: int) -> None:
             )
 
 
-def write_big(path: Path, size_mb: int) -> int:
-    """Whole JSONL rows, about ``size_mb`` MB, written from one repeated ~1 MB block."""
-    line = b'{"question": "what is 123 plus 456?", "answer": "123 plus 456 gives 579. The result is 579."}\n'
-    block = line * (MB // len(line))
+def write_big(path: Path, size_mb: int, short: bool) -> int:
+    """Whole JSONL rows, about ``size_mb`` MB, from one repeated ~1 MB block: toy downstream rows (~230 bytes, a
+    question and a prose answer) or, with ``short``, 100-byte rows (per-line validation costs dominate)."""
+    if short:
+        lines = [
+            b'{"question": "what is 123 plus 456?", "answer": "123 plus 456 gives 579. The result is 579."}\n'
+        ]
+    else:
+        tmp = path.with_suffix(".rows")
+        write_rows(tmp, 500)
+        lines = tmp.read_bytes().splitlines(keepends=True)
+        tmp.unlink()
+    block = b"".join(lines)
+    block = block * max(1, MB // len(block))
     with path.open("wb") as fh:
         for _ in range(size_mb):
             fh.write(block)
@@ -110,6 +120,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--strategy", default="guided_resolve", choices=["identity", "guided_resolve"])
     parser.add_argument("--upload-mb", type=int, default=1024)
+    parser.add_argument("--short-rows", action="store_true", help="upload 100-byte rows (worst case)")
     parser.add_argument("--poll", type=float, default=0.5, help="client poll interval (s)")
     parser.add_argument("--skip-rewrite", action="store_true")
     parser.add_argument("--skip-upload", action="store_true")
@@ -159,7 +170,7 @@ def main() -> None:
                     ]
                 if not args.skip_upload:
                     big = work / "big.jsonl"
-                    size = write_big(big, args.upload_mb)
+                    size = write_big(big, args.upload_mb, args.short_rows)
                     client.list_files()  # warm the API up before the baseline
                     before = proc_kb(api_pid, "VmRSS")
                     print(f"upload {size / MB:.0f} MB...", flush=True)
