@@ -83,16 +83,27 @@ def experiment(
     quick: Annotated[bool, typer.Option(help="one seed, smaller budget (~8 minutes)")] = False,
     arms: Annotated[str | None, typer.Option(help="comma-separated arm names (default: all)")] = None,
     jobs: Annotated[int, typer.Option(help="seeds in parallel processes (one torch thread each)")] = 1,
+    eval_every: Annotated[int | None, typer.Option(help="curve points every N SFT steps")] = None,
+    eval_n: Annotated[
+        int | None, typer.Option(help="test problems per suite for the final evaluation")
+    ] = None,
+    summarize_only: Annotated[
+        bool, typer.Option(help="only aggregate the arms already finished in OUTPUT")
+    ] = False,
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
     from training.experiment import ExperimentConfig, run
 
     overrides: dict[str, object] = {"task": task, "arms": arms.split(",") if arms else None, "jobs": jobs}
+    if eval_every is not None:
+        overrides["eval_every"] = eval_every
+    if eval_n is not None:
+        overrides["eval_n"] = eval_n
     if not quick or seeds != "0,1,2":
         overrides["seeds"] = [int(s) for s in seeds.split(",")]
     cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]
     command = "rewriter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = run(cfg, output, command, log=typer.echo)
+    summary = run(cfg, output, command, log=typer.echo, summarize_only=summarize_only)
     from training.experiment_report import to_markdown
 
     typer.echo(to_markdown(summary))

@@ -65,15 +65,15 @@ class Arm:
     grpo_task: bool = False
 
 
-ARMS = [
+ARMS = [  # in run order: the comparisons that matter most first
     Arm("base"),
     Arm("sft-expert", "expert", "nll"),
-    Arm("dft-expert", "expert", "dft"),
-    Arm("self_distill+sft", "self_distill", "nll"),
     Arm("guided_resolve+sft", "guided_resolve", "nll"),
-    Arm("guided_resolve+is", "guided_resolve", "is"),
-    Arm("policy-prompt+sft", "policy_prompt", "nll"),
+    Arm("self_distill+sft", "self_distill", "nll"),
     Arm("policy-grpo+sft", "policy_grpo", "nll"),
+    Arm("policy-prompt+sft", "policy_prompt", "nll"),
+    Arm("dft-expert", "expert", "dft"),
+    Arm("guided_resolve+is", "guided_resolve", "is"),
     Arm("grpo-task", grpo_task=True),
 ]
 
@@ -132,7 +132,9 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
 
     arms = [a for a in ARMS if cfg.arms is None or a.name in cfg.arms]
     datasets: dict[str, Path] = {"expert": expert}
-    identity = pipeline.run(expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model)
+    identity = pipeline.run(
+        expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model
+    )
     reports: dict[str, dict[str, Any]] = {"expert": identity.report}
     rewrites = {
         "self_distill": ("self_distill", None),
@@ -148,7 +150,12 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
         strategy, adapter = rewrites[name]
         if adapter is not None and not (adapter / "adapter_config.json").exists():
             started = time.perf_counter()
-            train_grpo(expert, cfg.model, adapter, GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed))
+            train_grpo(
+                expert,
+                cfg.model,
+                adapter,
+                GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed),
+            )
             log(f"  seed {seed}: GRPO rewriting policy trained in {time.perf_counter() - started:.0f}s")
         started = time.perf_counter()
         spec = _spec(strategy, seed, cfg, adapter=str(adapter) if adapter else None)
@@ -162,7 +169,13 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
         return result.output
 
     out: list[ArmResult] = []
+    done_dir = work / "arms"
+    done_dir.mkdir(exist_ok=True)
     for arm in arms:
+        done = done_dir / f"{arm.name}.json"
+        if done.exists():  # finished by an earlier (interrupted) run: each arm is saved as soon as it ends
+            out.append(ArmResult(**json.loads(done.read_text())))
+            continue
         started = time.perf_counter()
         curve: list[dict[str, Any]] = []
 
@@ -246,8 +259,20 @@ def _spec(strategy: str, seed: int, cfg: ExperimentConfig, adapter: str | None =
     )
 
 
-def run(cfg: ExperimentConfig, out_dir: Path, command: str, log: Log = print) -> dict[str, Any]:
-    """Run every seed, aggregate, and write table.md, table.json and the plots into ``out_dir``."""
+def collect(cfg: ExperimentConfig, out_dir: Path) -> list[ArmResult]:
+    """The arms finished so far (saved one file per arm under ``work/seed-N/arms``), in ARMS order."""
+    order = {arm.name: i for i, arm in enumerate(ARMS)}
+    found = []
+    for seed in cfg.seeds:
+        for path in (out_dir / "work" / f"seed-{seed}" / "arms").glob("*.json"):
+            found.append(ArmResult(**json.loads(path.read_text())))
+    return sorted(found, key=lambda r: (order.get(r.arm, 99), r.seed))
+
+
+def run(
+    cfg: ExperimentConfig, out_dir: Path, command: str, log: Log = print, summarize_only: bool = False
+) -> dict[str, Any]:
+    """Run every seed (resuming finished arms), aggregate, and write table.md, table.json and the plots."""
     import datasets
     import transformers
 
@@ -257,7 +282,9 @@ def run(cfg: ExperimentConfig, out_dir: Path, command: str, log: Log = print) ->
     transformers.utils.logging.disable_progress_bar()
     started = time.perf_counter()
     results: list[ArmResult] = []
-    if cfg.jobs == 1:
+    if summarize_only:
+        results = collect(cfg, out_dir)
+    elif cfg.jobs == 1:
         for seed in cfg.seeds:
             log(f"seed {seed}")
             results += run_seed(cfg, seed, out_dir / "work" / f"seed-{seed}", log)
@@ -268,7 +295,9 @@ def run(cfg: ExperimentConfig, out_dir: Path, command: str, log: Log = print) ->
 
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(cfg.jobs, mp_context=context) as pool:
-            futures = [pool.submit(_seed_process, cfg, seed, out_dir / "work" / f"seed-{seed}") for seed in cfg.seeds]
+            futures = [
+                pool.submit(_seed_process, cfg, seed, out_dir / "work" / f"seed-{seed}") for seed in cfg.seeds
+            ]
             for future in futures:
                 results += future.result()
     summary = experiment_report.summarize(results, cfg, command, time.perf_counter() - started)
