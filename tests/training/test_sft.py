@@ -203,7 +203,9 @@ def test_is_loss_at_weight_one_equals_nll_and_reads_a_rewrite_file(tiny_model: P
 
 def test_lora_saves_an_adapter_that_lowers_the_nll(tiny_model: Path, tmp_path: Path) -> None:
     rows = make_rows()
-    spec = SFTSpec(loss="nll", lora=True, lora_r=8, lora_alpha=16, steps=20, batch_size=8, lr=2e-2)
+    spec = SFTSpec(
+        loss="nll", lora=True, lora_r=8, lora_alpha=16, steps=20, batch_size=8, lr=2e-2, lr_scheduler="linear"
+    )
     train_sft(rows, tiny_model, tmp_path / "lora", spec)
 
     out = tmp_path / "lora"
