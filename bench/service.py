@@ -61,23 +61,29 @@ def write_rows(path: Path, rows: int) -> None:
             )
 
 
-def write_big(path: Path, size_mb: int, short: bool) -> int:
-    """Whole JSONL rows, about ``size_mb`` MB, from one repeated ~1 MB block: toy downstream rows (~230 bytes, a
-    question and a prose answer) or, with ``short``, 100-byte rows (per-line validation costs dominate)."""
+def write_big(path: Path, size_mb: int, short: bool, ids: bool) -> int:
+    """Whole JSONL rows, about ``size_mb`` MB: toy downstream rows (~210 bytes, a question and a prose answer) or,
+    with ``short``, 100-byte rows (per-line costs dominate); with ``ids`` every row gets a unique ``id``."""
+    from rewriter.tasks import get_suite
+
     if short:
-        lines = [
-            b'{"question": "what is 123 plus 456?", "answer": "123 plus 456 gives 579. The result is 579."}\n'
-        ]
+        rows = [{"question": "what is 123 plus 456?", "answer": "123 plus 456 gives 579. The result is 579."}]
     else:
-        tmp = path.with_suffix(".rows")
-        write_rows(tmp, 500)
-        lines = tmp.read_bytes().splitlines(keepends=True)
-        tmp.unlink()
-    block = b"".join(lines)
-    block = block * max(1, MB // len(block))
+        examples = get_suite("downstream").examples("train", 500, seed=0)
+        rows = [{"question": e.question, "answer": e.expert, "gold": e.gold} for e in examples]
+    lines = [json.dumps(row).encode() + b"\n" for row in rows]
+    block = b"".join(lines) * max(1, MB // sum(map(len, lines)))
+    count = 0
     with path.open("wb") as fh:
-        for _ in range(size_mb):
-            fh.write(block)
+        while fh.tell() < size_mb * MB:
+            if not ids:
+                fh.write(block)
+                continue
+            batch = []
+            for line in lines:
+                batch.append(b'{"id": "r%d", ' % count + line[1:])
+                count += 1
+            fh.write(b"".join(batch))
     return path.stat().st_size
 
 
@@ -121,6 +127,7 @@ def main() -> None:
     parser.add_argument("--strategy", default="guided_resolve", choices=["identity", "guided_resolve"])
     parser.add_argument("--upload-mb", type=int, default=1024)
     parser.add_argument("--short-rows", action="store_true", help="upload 100-byte rows (worst case)")
+    parser.add_argument("--with-ids", action="store_true", help="give every uploaded row a unique id")
     parser.add_argument("--poll", type=float, default=0.5, help="client poll interval (s)")
     parser.add_argument("--skip-rewrite", action="store_true")
     parser.add_argument("--skip-upload", action="store_true")
@@ -129,6 +136,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rewriter-bench-"))
     settings = Settings(data_dir=work / "data")
     rows_table: list[tuple[str, str, str]] = []
+
+    def report(*rows: tuple[str, str, str]) -> None:
+        for row in rows:
+            print("  " + " | ".join(row), flush=True)
+        rows_table.extend(rows)
+
     body: dict[str, object] = {"strategy": args.strategy, "verifier": "toy-number", "seed": 0}
     if args.strategy == "guided_resolve":
         body["sampling"] = {"max_new_tokens": 96}
@@ -150,7 +163,7 @@ def main() -> None:
                     assert job.status == "completed", job.error
                     usage = job.usage or {}
                     child_cpu = float(usage.get("cpu_seconds", float("nan")))
-                    rows_table += [
+                    report(
                         (
                             f"rewrite {args.rows} rows ({args.strategy}), in-process",
                             f"{total_s:.1f} s",
@@ -167,10 +180,10 @@ def main() -> None:
                             f"{child_cpu / cpu_s:.3f}×",
                             "job child vs this process",
                         ),
-                    ]
+                    )
                 if not args.skip_upload:
                     big = work / "big.jsonl"
-                    size = write_big(big, args.upload_mb, args.short_rows)
+                    size = write_big(big, args.upload_mb, args.short_rows, args.with_ids)
                     client.list_files()  # warm the API up before the baseline
                     before = proc_kb(api_pid, "VmRSS")
                     print(f"upload {size / MB:.0f} MB...", flush=True)
@@ -179,14 +192,14 @@ def main() -> None:
                     seconds = time.perf_counter() - started
                     growth = (proc_kb(api_pid, "VmHWM") - before) / 1024
                     assert uploaded.bytes == size
-                    rows_table += [
+                    report(
                         (
-                            f"upload {size / MB:.0f} MB ({uploaded.rows} rows)",
+                            f"upload {size / MB:.0f} MB ({uploaded.rows} rows of ~{size // uploaded.rows} B)",
                             f"{size / MB / seconds:.0f} MB/s",
                             f"{seconds:.1f} s; target ≥ 100 MB/s",
                         ),
                         ("  API peak RSS growth", f"{growth:.0f} MB", "target < 100 MB"),
-                    ]
+                    )
                     big.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
