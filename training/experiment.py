@@ -223,11 +223,13 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             else None
         )
         seconds = time.perf_counter() - started
-        out.append(
-            ArmResult(arm.name, seed, _accuracy(results), cmp.as_dict(), targets, rewrite, curve, seconds)
+        finished = ArmResult(
+            arm.name, seed, _accuracy(results), cmp.as_dict(), targets, rewrite, curve, seconds
         )
+        done.write_text(json.dumps(vars(finished)))
+        out.append(finished)
         log(
-            f"  seed {seed}: {arm.name:20s} downstream {results[cfg.task].accuracy:.3f} "
+            f"  seed {seed}: {arm.name:20s} downstream {finished.accuracy[cfg.task]:.3f} "
             f"(base {base_acc[cfg.task]:.3f})  forgetting {cmp.forgetting_abs:5.1f} pts "
             f"({cmp.forgetting_rel:.0%})  {seconds:.0f}s"
         )
