@@ -126,8 +126,10 @@ def _demo(
 
     typer.echo("== 3. Download the rewritten file ==")
     output = client.download_file(rewrite.output_file_id, workdir / "rewritten.jsonl")
-    first = json.loads(output.open().readline())
-    expert = json.loads(data.open().readline())
+    rewritten = [json.loads(line) for line in output.open()]
+    # Show a row the model rewrote itself, if any (the first rows may have fallen back to the expert's answer).
+    first = next((r for r in rewritten if r["meta"]["provenance"] in {"self", "guided"}), rewritten[0])
+    expert = next(json.loads(line) for line in data.open() if json.loads(line)["id"] == first["id"])
     typer.echo(f"  {output}: e.g. {first['question']!r}")
     typer.echo(
         f"    expert:    {expert['answer']!r}\n    rewritten: {first['answer']!r}  [{first['meta']['provenance']}]"
