@@ -137,7 +137,7 @@ def test_detect_schema_names_the_keys_it_expected() -> None:
             "schema 'prompt_completion' differs from the file's schema 'qa'",
         ),
         ([qa_record(0), b'{"question": "caf\xe9", "answer": "x"}'], 2, None, "not valid UTF-8 (byte 0xe9"),
-        ([qa_record(0, id=5), qa_record(1, id="5")], 2, "id", "duplicate id '5' (first on line 1)"),
+        ([qa_record(0, id=5), qa_record(1, id="5")], 2, "id", "duplicate: repeats the id of line 1"),
         (
             [qa_record(0), qa_record(1, id="row-1")],
             2,
@@ -181,6 +181,22 @@ def test_a_file_with_one_bad_line_is_refused_whole(tmp_path: Path) -> None:
         read_rows(path)
     assert [p.line for p in error.value.problems] == [38]
     assert "line 38: field 'answer': must be a string" in str(error.value)
+
+
+def test_duplicate_ids_are_found_at_the_end_and_listed_in_line_order_with_other_problems() -> None:
+    rows: list[object] = [qa_record(i, id=f"q{i % 7}") for i in range(20)]  # lines 8..20 repeat lines 1..7
+    rows[2] = "{oops"  # line 3: bad JSON, before any repeat
+    rows[12] = qa_record(12, id=12)  # line 13 gets a fresh id: no longer a repeat
+    with pytest.raises(DataFileError) as error:
+        validate_stream([jsonl(rows)], max_problems=4)
+    listed = [(p.line, p.message) for p in error.value.problems]
+    assert listed[0][0] == 3 and listed[0][1].startswith("not valid JSON")
+    assert listed[1:] == [
+        (8, "duplicate: repeats the id of line 1"),
+        (9, "duplicate: repeats the id of line 2"),
+        (11, "duplicate: repeats the id of line 4"),  # line 10's id was first seen on line 3, which is not a row
+    ]
+    assert error.value.total == 1 + 11  # the bad line and the repeats on lines 8, 9, 11, 12, 14-20
 
 
 def test_problems_are_all_counted_but_only_the_first_kept() -> None:
