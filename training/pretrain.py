@@ -30,12 +30,12 @@ from training.toy_backbone import build_config, build_tokenizer
 # it the answer policy; without them expert demonstrations cost ~9.5 nats/token and every fine-tune wrecks the model.
 MIXTURE = {
     "add": 1.0,
-    "sub": 1.0,
-    "reverse": 2.5,
-    "count": 1.0,
-    "compare": 1.0,
+    "sub": 1.5,
+    "reverse": 2.0,
+    "count": 0.7,
+    "compare": 1.5,
     "wordproblem": 1.5,
-    "reference": 2.0,
+    "reference": 3.0,
     "prose": 0.5,
 }
 ROW_TOKENS = 512
@@ -43,7 +43,7 @@ ROW_TOKENS = 512
 
 @dataclass
 class PretrainConfig:
-    steps: int = 1600
+    steps: int = 2500
     batch_rows: int = 8  # 8 x 512 tokens = the 32 x 128 of the feasibility study
     lr: float = 3e-3
     min_lr: float = 3e-4

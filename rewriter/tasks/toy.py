@@ -150,13 +150,33 @@ BASE_MAKERS: dict[str, Callable[[random.Random], Example]] = {
 # The reference skill shows a base problem with its prose solution under one of the strategies' instructions, and
 # answers in house style: this is what lets the backbone itself re-solve and rewrite expert data.
 REFERENCE_TEMPLATES = (prompts.GUIDED_TEMPLATE, prompts.SELF_DISTILL_TEMPLATE, prompts.REWRITE_TEMPLATE)
-# Word problems and arithmetic dominate, since the downstream tasks are word problems and doubling.
-REFERENCE_WEIGHTS = {"add": 2, "sub": 2, "wordproblem": 4, "reverse": 1, "count": 1, "compare": 1}
+# Word problems and arithmetic dominate, since the downstream tasks are word problems and doubling. Reversal is left
+# out: its prose states the reversed word, and the 1,600-step backbone copied a mix of the two words (0/20 right).
+REFERENCE_WEIGHTS = {"add": 2, "sub": 2, "wordproblem": 5, "count": 1, "compare": 1}
+# Half the reference word problems use a made-up verb, with or without the cue word "more", and a random operation:
+# only the prose ("plus" / "minus") tells which. This teaches the reference skill to take the operation from the
+# reference rather than from the question's surface cue, which is what re-solving "gives away N more" needs. (With
+# consistent cues only, guided re-solving added on "gives away N more" just as the base does.)
+NONCE_SHARE = 0.5
+NONCE_PARTICLES = ("", "", " up", " off", " out", " over")
+KNOWN_VERBS = {"gets", "buys", "loses", "eats", "finds", "gives"}
+
+
+def make_nonce_word_problem(rng: random.Random) -> Example:
+    verb = _word(rng, 3, 5) + "s"
+    while verb in KNOWN_VERBS:
+        verb = _word(rng, 3, 5) + "s"
+    phrase = verb + rng.choice(NONCE_PARTICLES) + " {b}" + (" more" if rng.random() < 0.5 else "")
+    op = rng.choice("+-")
+    return _word_problem(rng, BASE_NAMES, BASE_OBJECTS, phrase, op, "wp-nonce-add" if op == "+" else "wp-nonce-sub")
 
 
 def make_reference(rng: random.Random, split: Split) -> Example:
     skill = rng.choices(list(REFERENCE_WEIGHTS), weights=list(REFERENCE_WEIGHTS.values()))[0]
-    base = draw(BASE_MAKERS[skill], rng, split)
+    maker = BASE_MAKERS[skill]
+    if skill == "wordproblem" and rng.random() < NONCE_SHARE:
+        maker, skill = make_nonce_word_problem, "wordproblem-nonce"
+    base = draw(maker, rng, split)
     template = rng.choice(REFERENCE_TEMPLATES)
     prompt = prompts.render(template, base.question, base.expert)
     return Example(base.question, base.house, base.expert, base.gold, f"ref-{skill}", prompt, base.expert)

@@ -194,8 +194,8 @@ def test_duplicate_ids_are_found_at_the_end_and_listed_in_line_order_with_other_
     assert listed[1:] == [
         (8, "duplicate: repeats the id of line 1"),
         (9, "duplicate: repeats the id of line 2"),
-        (11, "duplicate: repeats the id of line 4"),  # line 10's id was first seen on line 3, which is not a row
-    ]
+        (11, "duplicate: repeats the id of line 4"),
+    ]  # line 10's id was first seen on line 3, which is not a row: line 10 is a first occurrence
     assert error.value.total == 1 + 11  # the bad line and the repeats on lines 8, 9, 11, 12, 14-20
 
 
