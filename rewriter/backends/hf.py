@@ -14,7 +14,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DynamicCache,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from rewriter import prompts as templates
 from rewriter.backends.base import Conditioning, Generation
@@ -42,6 +48,19 @@ def _buckets(lengths: Sequence[int], budget: int, rows_per_item: int = 1) -> Ite
         batch.append(i)
     if batch:
         yield batch
+
+
+def _sample(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator
+) -> torch.Tensor:
+    """One token per row of ``logits`` [L, V]: softmax at ``temperature``, restricted to the top-``top_p`` nucleus."""
+    probs = F.softmax(logits / temperature, dim=-1)  # [L, V]
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # the most likely token always stays
+        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
 class HFEngine:
@@ -147,10 +166,11 @@ class HFEngine:
         lengths = [len(ids) + max_new_tokens for ids in encoded]
         with self._using(adapter) as model:
             for batch_no, batch in enumerate(_buckets(lengths, GENERATE_TOKEN_BUDGET, 1 if greedy else n)):
-                torch.manual_seed(seed * 1_000_003 + batch_no)
+                generator = torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + batch_no)
                 rows = self._generate_batch(
                     model, [encoded[i] for i in batch], n=1 if greedy else n, greedy=greedy,
                     temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=stop,
+                    generator=generator,
                 )  # fmt: skip
                 for i, generations in zip(batch, rows, strict=True):
                     results[i] = generations * (n if greedy else 1)
@@ -167,43 +187,69 @@ class HFEngine:
         top_p: float,
         max_new_tokens: int,
         stop: list[str] | None,
+        generator: torch.Generator,
     ) -> list[list[Generation]]:
-        pad = self.tokenizer.pad_token_id
+        """Decode ``batch`` (each prompt ``n`` times) with a KV cache, dropping each row from the batch as it ends.
+
+        transformers' ``generate`` keeps a finished row in the batch until the longest one ends; on short answers of
+        uneven length that doubled the work (bench/engine.py). Here every step runs only the rows still going.
+        """
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         width = max(len(ids) for ids in batch)
         input_ids = torch.tensor(
             [[pad] * (width - len(ids)) + ids for ids in batch], device=self.device
         )  # [B, P]
-        attention = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device
-        )
-        sampling: dict[str, Any] = (
-            {"do_sample": False}
-            if greedy
-            else {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
-        )
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention,
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=n,
-            pad_token_id=pad,
-            eos_token_id=self.tokenizer.eos_token_id,
-            return_dict_in_generate=True,
-            output_logits=True,
-            **sampling,
-        )
-        new_tokens = out.sequences[:, width:]  # [B*n, S]
-        logits = torch.stack(out.logits, dim=1).float()  # [B*n, S, V]
-        logprobs = F.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)  # [B*n, S]
-        rows: list[list[Generation]] = []
-        for b in range(len(batch)):
-            rows.append(
-                [
-                    self._finish(new_tokens[b * n + k].tolist(), logprobs[b * n + k].tolist(), stop)
-                    for k in range(n)
-                ]
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        input_ids, mask = input_ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)  # [R, P], R = B*n
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [R, P]: left padding does not shift positions
+        cache = DynamicCache(config=model.config)
+        logits = (
+            model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
             )
-        return rows
+            .logits[:, -1]
+            .float()
+        )  # [R, V]
+        rows = input_ids.shape[0]
+        tokens: list[list[int]] = [[] for _ in range(rows)]
+        logprobs: list[list[float]] = [[] for _ in range(rows)]
+        live = torch.arange(rows, device=self.device)  # original row of each batch position
+        next_pos = positions[:, -1] + 1  # [R]
+        for step in range(max_new_tokens):
+            logp = F.log_softmax(logits, dim=-1)  # [L, V] the model's own distribution (temperature 1)
+            chosen = logits.argmax(-1) if greedy else _sample(logits, temperature, top_p, generator)  # [L]
+            chosen_lp = logp.gather(-1, chosen[:, None])[:, 0]  # [L]
+            for row, token, lp in zip(live.tolist(), chosen.tolist(), chosen_lp.tolist(), strict=True):
+                tokens[row].append(token)
+                logprobs[row].append(lp)
+            going = chosen != eos  # [L]
+            if step == max_new_tokens - 1 or not bool(going.any()):
+                break
+            if not bool(going.all()):
+                keep = going.nonzero()[:, 0]
+                cache.batch_select_indices(keep)
+                live, chosen, mask, next_pos = live[keep], chosen[keep], mask[keep], next_pos[keep]
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+            logits = (
+                model(
+                    input_ids=chosen[:, None],
+                    attention_mask=mask,
+                    position_ids=next_pos[:, None],
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+                .logits[:, -1]
+                .float()
+            )
+            next_pos = next_pos + 1
+        return [
+            [self._finish(tokens[b * n + k], logprobs[b * n + k], stop) for k in range(n)]
+            for b in range(len(batch))
+        ]
 
     def _finish(self, ids: list[int], logprobs: list[float], stop: list[str] | None) -> Generation:
         eos = self.tokenizer.eos_token_id
