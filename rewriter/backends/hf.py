@@ -1,8 +1,9 @@
 """The ``hf`` engine: transformers generation and teacher-forced scoring, batched and length-bucketed.
 
 Prompts are sorted by length and cut into batches under a token budget, so padding stays small; results come back
-in the caller's order. Generation pads on the left (the model continues every row at the same position) and keeps
-the KV cache; scoring pads on the right and reads every target's log-probs from one forward pass.
+in the caller's order. Generation pads on the left (the model continues every row at the same position), keeps
+the KV cache and drops each row from the batch when it ends; scoring pads on the right and reads every target's
+log-probs from one forward pass.
 """
 
 from __future__ import annotations
