@@ -90,11 +90,17 @@ def experiment(
     summarize_only: Annotated[
         bool, typer.Option(help="only aggregate the arms already finished in OUTPUT")
     ] = False,
+    model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
     from training.experiment import ExperimentConfig, run
 
-    overrides: dict[str, object] = {"task": task, "arms": arms.split(",") if arms else None, "jobs": jobs}
+    overrides: dict[str, object] = {
+        "task": task,
+        "arms": arms.split(",") if arms else None,
+        "jobs": jobs,
+        "model": model,
+    }
     if eval_every is not None:
         overrides["eval_every"] = eval_every
     if eval_n is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from rewriter import prompts as templates
 
 # How prompts are conditioned: "raw" uses the text as given; "qa" renders a question with the model's QA template;
 # "chat" renders it as a single user turn with the model's chat template.
@@ -70,3 +72,33 @@ def mean_nll(logprobs: list[float]) -> float:
     2.0
     """
     return -sum(logprobs) / max(1, len(logprobs))
+
+
+def render_prompts(
+    prompts: list[str], conditioning: Conditioning, qa_template: str, tokenizer: Any
+) -> list[str]:
+    """The model input of each prompt: as given, in the QA template, or as one user turn of the chat template."""
+    if conditioning == "raw":
+        return prompts
+    if conditioning == "qa":
+        return [templates.render(qa_template, p) for p in prompts]
+    return [
+        str(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            )
+        )
+        for p in prompts
+    ]
+
+
+def encode_prompts(
+    prompts: list[str], conditioning: Conditioning, qa_template: str, tokenizer: Any
+) -> list[list[int]]:
+    """Token ids of each rendered prompt. Chat templates carry their own BOS; raw and QA text gets the tokenizer's
+    own special tokens, which is also what TRL's trainers do with plain-text prompts."""
+    add_special = conditioning != "chat"
+    return [
+        list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
+        for text in render_prompts(prompts, conditioning, qa_template, tokenizer)
+    ]

@@ -24,7 +24,7 @@ from transformers import (
 )
 
 from rewriter import prompts as templates
-from rewriter.backends.base import Conditioning, Generation
+from rewriter.backends.base import Conditioning, Generation, encode_prompts, render_prompts
 
 # Padded tokens per forward pass. 16k keeps the toy's logits ([B, T, V] fp32) under ~10 MB while filling 2 cores.
 GENERATE_TOKEN_BUDGET = 16_384
@@ -93,25 +93,10 @@ class HFEngine:
     # -- prompts -------------------------------------------------------------------------------------------------
 
     def render(self, prompts: list[str], conditioning: Conditioning) -> list[str]:
-        if conditioning == "raw":
-            return prompts
-        if conditioning == "qa":
-            return [templates.render(self.qa_template, p) for p in prompts]
-        return [
-            str(
-                self.tokenizer.apply_chat_template(
-                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-                )
-            )
-            for p in prompts
-        ]
+        return render_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
     def _encode_prompts(self, prompts: list[str], conditioning: Conditioning) -> list[list[int]]:
-        # Chat templates carry their own BOS; raw and QA text gets the tokenizer's own special tokens, which is also
-        # what TRL's trainers do with plain-text prompts.
-        add_special = conditioning != "chat"
-        texts = self.render(prompts, conditioning)
-        return [self.tokenizer(t, add_special_tokens=add_special)["input_ids"] for t in texts]
+        return encode_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
     # -- adapters ------------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rewriter import prompts as templates
-from rewriter.backends.base import Conditioning, Generation
+from rewriter.backends.base import Conditioning, Generation, encode_prompts, render_prompts
 
 MAX_LORA_RANK = 64
 
@@ -58,25 +58,10 @@ class VLLMEngine:
         self._embedder: Any = None
 
     def render(self, prompts: list[str], conditioning: Conditioning) -> list[str]:
-        if conditioning == "raw":
-            return prompts
-        if conditioning == "qa":
-            return [templates.render(self.qa_template, p) for p in prompts]
-        return [
-            str(
-                self.tokenizer.apply_chat_template(
-                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-                )
-            )
-            for p in prompts
-        ]
+        return render_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
     def _prompt_ids(self, prompts: list[str], conditioning: Conditioning) -> list[list[int]]:
-        add_special = conditioning != "chat"
-        return [
-            list(self.tokenizer(t, add_special_tokens=add_special)["input_ids"])
-            for t in self.render(prompts, conditioning)
-        ]
+        return encode_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
     def _lora(self, adapter: str | None) -> Any:
         if adapter is None:
