@@ -46,11 +46,14 @@ def build(
         Path | None, typer.Option("-o", "--output", help="model directory (default: the packaged toy)")
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(help="optimizer steps (default: the recipe's; fewer than ~900 leaves reversal under 90%)")
+        int | None,
+        typer.Option(
+            help="optimizer steps (default: the recipe's; fewer than ~900 leaves reversal under 90%)"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
 ) -> None:
-    """Pretrain the toy backbone (~6 minutes on 2 cores) and write its model card."""
+    """Pretrain the toy backbone (~30 minutes on 2 cores) and write its model card."""
     import torch
 
     from rewriter.backbones import TOY_DIR
@@ -58,5 +61,9 @@ def build(
     from training.toy_build import build as build_toy
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    card = build_toy(output or TOY_DIR, PretrainConfig(seed=seed) if steps is None else PretrainConfig(steps=steps, seed=seed), log=typer.echo)
+    card = build_toy(
+        output or TOY_DIR,
+        PretrainConfig(seed=seed) if steps is None else PretrainConfig(steps=steps, seed=seed),
+        log=typer.echo,
+    )
     typer.echo(json.dumps(card, indent=2))

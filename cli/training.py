@@ -91,6 +91,7 @@ def experiment(
         bool, typer.Option(help="only aggregate the arms already finished in OUTPUT")
     ] = False,
     model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
+    sft_lr: Annotated[float | None, typer.Option(help="learning rate of every SFT arm")] = None,
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
     from training.experiment import ExperimentConfig, run
@@ -105,6 +106,8 @@ def experiment(
         overrides["eval_every"] = eval_every
     if eval_n is not None:
         overrides["eval_n"] = eval_n
+    if sft_lr is not None:
+        overrides["sft_lr"] = sft_lr
     if not quick or seeds != "0,1,2":
         overrides["seeds"] = [int(s) for s in seeds.split(",")]
     cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]

@@ -36,7 +36,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Waits are hang guards, not speed checks: on a loaded 2-core machine a worker's first model load alone can take a
+# minute, so every wait gets this much slack (REWRITER_TEST_WAIT_SCALE to change it).
+WAIT_SCALE = float(os.environ.get("REWRITER_TEST_WAIT_SCALE", "4"))
+
+
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
+    timeout *= WAIT_SCALE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -1,5 +1,5 @@
 """Build the toy backbone end to end: pretrain, evaluate every suite, measure the expert-vs-house NLL gap, and write
-the model card. Runs: ``rewriter toy build [-o DIR] [--steps 1000] [--seed 0]`` (~6 minutes on 2 cores).
+the model card. Runs: ``rewriter toy build [-o DIR] [--steps 2500] [--seed 0]`` (~30 minutes on 2 cores).
 """
 
 from __future__ import annotations

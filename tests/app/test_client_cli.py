@@ -17,7 +17,7 @@ from cli.service import LocalService
 from rewriter.client import APIError, Client, RewriteJob
 from rewriter.settings import Settings, get_settings
 from rewriter.store import Store
-from tests.conftest import downstream_rows, jsonl_bytes
+from tests.conftest import WAIT_SCALE, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def test_client_waits_for_a_job_and_reports_errors(cli_env: dict[str, str], tmp_
         file = client.upload_file(data)
         job = client.create_rewrite_job(file.id, strategy="identity", verifier="toy-number")
         seen: list[str] = []
-        done = client.wait_for(job, 0.2, timeout=60, on_update=lambda j: seen.append(j.status))
+        done = client.wait_for(job, 0.2, timeout=60 * WAIT_SCALE, on_update=lambda j: seen.append(j.status))
         assert isinstance(done, RewriteJob) and done.status == "completed" and seen[-1] == "completed"
         assert done.row_counts["completed"] == 4 and client.list_jobs(RewriteJob)[0].id == job.id
         messages = [e.message for e in client.events(done)]

@@ -12,7 +12,7 @@ import pytest
 
 from rewriter.settings import Settings
 from rewriter.store import Store
-from tests.conftest import downstream_rows, jsonl_bytes
+from tests.conftest import WAIT_SCALE, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_fine_tuning_and_models_through_the_sdk(sdk: openai.OpenAI) -> None:
     second = sdk.fine_tuning.jobs.create(model="toy", training_file=file.id)
     assert sdk.fine_tuning.jobs.cancel(second.id).status == "cancelled"
 
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 * WAIT_SCALE
     while (job := sdk.fine_tuning.jobs.retrieve(job.id)).status not in {"succeeded", "failed", "cancelled"}:
         assert time.monotonic() < deadline, f"fine-tuning job still {job.status}"
         time.sleep(0.5)
