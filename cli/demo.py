@@ -58,13 +58,21 @@ def run_demo(workdir: Path = Path("var/demo")) -> None:
     )
     typer.echo(f"    rewritten: {first['answer']!r}  [{first['meta']['provenance']}]")
 
-    typer.echo("\n== 3. Fine-tuning on each set (full, AdamW lr 3e-4, batch 32, 100 steps) ==")
+    from training.experiment import ExperimentConfig
     from training.sft import SFTSpec, train_sft
+
+    recipe = ExperimentConfig()  # the forgetting table's SFT budget
+    typer.echo(
+        f"\n== 3. Fine-tuning on each set (full, AdamW lr {recipe.sft_lr:g}, batch {recipe.batch_size}, "
+        f"{recipe.sft_steps} steps) =="
+    )
 
     suites = ["downstream", *RETENTION_SUITES]
     for label, data in (("expert data", expert), ("rewritten data", workdir / "rewritten.jsonl")):
         out = workdir / f"sft-{label.split()[0]}"
-        train_sft(data, "toy", out, SFTSpec(steps=100, lr=3e-4, batch_size=32))
+        train_sft(
+            data, "toy", out, SFTSpec(steps=recipe.sft_steps, lr=recipe.sft_lr, batch_size=recipe.batch_size)
+        )
         tuned = evaluate(HFEngine(out, device="cpu"), suites, n=200)
         cmp = compare(base, tuned, ["downstream"])
         typer.echo(

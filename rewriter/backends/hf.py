@@ -196,6 +196,7 @@ class HFEngine:
                 position_ids=positions,
                 past_key_values=cache,
                 use_cache=True,
+                logits_to_keep=1,  # the prompt's other positions would cost [R, P, V] logits for nothing
             )
             .logits[:, -1]
             .float()
@@ -227,6 +228,7 @@ class HFEngine:
                     position_ids=next_pos[:, None],
                     past_key_values=cache,
                     use_cache=True,
+                    logits_to_keep=1,
                 )
                 .logits[:, -1]
                 .float()

@@ -168,7 +168,9 @@ def make_nonce_word_problem(rng: random.Random) -> Example:
         verb = _word(rng, 3, 5) + "s"
     phrase = verb + rng.choice(NONCE_PARTICLES) + " {b}" + (" more" if rng.random() < 0.5 else "")
     op = rng.choice("+-")
-    return _word_problem(rng, BASE_NAMES, BASE_OBJECTS, phrase, op, "wp-nonce-add" if op == "+" else "wp-nonce-sub")
+    return _word_problem(
+        rng, BASE_NAMES, BASE_OBJECTS, phrase, op, "wp-nonce-add" if op == "+" else "wp-nonce-sub"
+    )
 
 
 def make_reference(rng: random.Random, split: Split) -> Example:
