@@ -153,6 +153,9 @@ def rewrite_shard(
             "strategy": ctx.spec.strategy,
             "attempts": len(decision.candidates),
             "passed": sum(c.passed for c in decision.candidates),
+            # QA NLL of every passing candidate (scored when the selection needs it): the sampler's own quality,
+            # before selection picks the best of k
+            "candidate_nll": [round(c.nll, 4) for c in decision.candidates if c.passed and c.nll is not None],
             "gate": strategies.describe(decision),
             "nll": {"original": _nll(qa[i], chat[i]), "chosen": _nll(qa[n + i], chat[n + i])},
             "generator": (

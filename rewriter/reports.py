@@ -58,6 +58,9 @@ def build(
         }
         for p, count in sorted(provenance.items(), key=lambda kv: str(kv[0]))
     }
+    sampled = sum(m.get("attempts", 0) for m in metas)
+    passed = sum(m.get("passed", 0) for m in metas)
+    candidate_nll = [x for m in metas for x in m.get("candidate_nll", [])]
     generate, score, verify = (timers.get(k, 0.0) for k in ("generate", "score", "verify"))
     busy = generate + score + verify
     spec = manifest.get("spec", {})
@@ -75,6 +78,14 @@ def build(
         "nll_before": _side(metas, "original"),
         "nll_after": _side(metas, "chosen"),
         "by_provenance": by_provenance,
+        # The sampler itself, before selection: how many of its candidates pass, and how far those are from the base.
+        # Selection can hide a weak sampler (best of k); these show what training a policy changed.
+        "candidates": {
+            "sampled": sampled,
+            "passed": passed,
+            "pass_rate": round(passed / sampled, 4) if sampled else None,
+            "nll_passing": _stats(candidate_nll),
+        },
         "distinct_2": round(distinct_n(targets, 2), 4),
         "distinct_3": round(distinct_n(targets, 3), 4),
         "throughput": {
@@ -90,6 +101,16 @@ def build(
     }
 
 
+def _candidates_line(candidates: dict[str, Any] | None) -> str:
+    if not candidates or not candidates["sampled"]:
+        return ""
+    nll = candidates["nll_passing"]["mean"]
+    return (
+        f"Candidates: {candidates['passed']} of {candidates['sampled']} passed the gate "
+        f"({candidates['pass_rate']:.3f})" + (f", mean NLL of those {nll:.3f}." if nll is not None else ".")
+    )
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     before, after = report["nll_before"], report["nll_after"]
 
@@ -102,6 +123,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{report['rows']} rows: {report['rows_kept']} kept, {report['rows_dropped']} dropped, "
         f"{report['unverifiable']} unverifiable. Acceptance {fmt(report['acceptance_rate'])}, "
         f"fallback {fmt(report['fallback_rate'])}.",
+        _candidates_line(report.get("candidates")),
         "",
         "| provenance | rows | NLL before (mean) | NLL after (mean) |",
         "|---|---|---|---|",

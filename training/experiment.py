@@ -165,6 +165,8 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
         log(
             f"  seed {seed}: {name:15s} acceptance {result.report['acceptance_rate']:.2f}  "
             f"target NLL {result.report['nll_after']['qa']['mean']:.3f} "
+            f"candidates passing {result.report['candidates']['pass_rate']:.2f} "
+            f"at NLL {result.report['candidates']['nll_passing']['mean'] or float('nan'):.3f} "
             f"(expert {result.report['nll_before']['qa']['mean']:.3f})  {time.perf_counter() - started:.0f}s"
         )
         return result.output
@@ -219,6 +221,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
                 "acceptance_rate": data_report["acceptance_rate"],
                 "fallback_rate": data_report["fallback_rate"],
                 "provenance": data_report["provenance"],
+                "candidates": data_report.get("candidates"),
             }  # fmt: skip
             if data_report is not None and arm.data != "expert"
             else None

@@ -46,6 +46,11 @@ def summarize(
         if runs[0].rewrite is not None:
             arm["acceptance"] = _ms([r.rewrite["acceptance_rate"] for r in runs if r.rewrite])
             arm["fallback"] = _ms([r.rewrite["fallback_rate"] for r in runs if r.rewrite])
+            candidates = [r.rewrite["candidates"] for r in runs if r.rewrite and r.rewrite.get("candidates")]
+            if candidates:
+                arm["candidate_pass_rate"] = _ms([c["pass_rate"] for c in candidates])
+                nll = [c["nll_passing"]["mean"] for c in candidates if c["nll_passing"]["mean"] is not None]
+                arm["candidate_nll"] = _ms(nll) if nll else None
         arms[name] = arm
     summary: dict[str, Any] = {
         "command": command,
@@ -103,6 +108,21 @@ def to_markdown(summary: dict[str, Any]) -> str:
             f"| {_fmt(nll.get('mean'))} | {_fmt(nll.get('median'))} | {_fmt(nll.get('over_1nat'))} "
             f"| {_fmt(arm.get('acceptance'), digits=2)} |"
         )
+    samplers = [(name, arm) for name, arm in summary["arms"].items() if "candidate_pass_rate" in arm]
+    if samplers:
+        lines += [
+            "",
+            "The rewriting samplers before selection (every candidate drawn, k per row per stage): the share that "
+            "passed the gate and the mean NLL of those under the base. Selection (best of k) can hide a weak sampler; "
+            "this is what training the rewriting policy changed.",
+            "",
+            "| arm | candidates passing | their NLL mean |",
+            "|---|---|---|",
+            *[
+                f"| {name} | {_fmt(arm['candidate_pass_rate'])} | {_fmt(arm.get('candidate_nll'))} |"
+                for name, arm in samplers
+            ],
+        ]
     lines += [
         "",
         f"Rank correlation (Spearman) between the mean NLL of the training targets under the base and forgetting, "

@@ -75,6 +75,18 @@ def test_guided_resolve_moves_targets_toward_the_model(tmp_path: Path, engine) -
         if part:  # the model's own answers cost a fraction of the expert prose under the base
             assert part["nll_after"]["mean"] < part["nll_before"]["mean"] / 3
     assert report["nll_after"]["qa"]["mean"] < report["nll_before"]["qa"]["mean"]
+    # the sampler before selection: every candidate counted, each passing one scored (min_nll needs it)
+    metas = [row["meta"] for row in rows]
+    candidates = report["candidates"]
+    assert candidates["sampled"] == sum(m["attempts"] for m in metas) >= 4 * 24
+    assert (
+        candidates["passed"] == sum(m["passed"] for m in metas) == sum(len(m["candidate_nll"]) for m in metas)
+    )
+    assert candidates["pass_rate"] == round(candidates["passed"] / candidates["sampled"], 4)
+    chosen = [m["nll"]["chosen"]["qa"] for m in metas if m["provenance"] != "expert_fallback"]
+    best = [min(m["candidate_nll"]) for m in metas if m["provenance"] != "expert_fallback"]
+    assert chosen == pytest.approx(best, abs=1e-3)  # min_nll picked the cheapest passing candidate
+    assert candidates["nll_passing"]["mean"] >= sum(best) / len(best) - 1e-3
 
 
 def test_identity_passes_rows_through(tmp_path: Path, engine) -> None:
