@@ -9,6 +9,7 @@ log-probs from one forward pass.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ class HFEngine:
         self.base.to(self.device)  # type: ignore[arg-type]  # transformers' stubs type .to() oddly
         self.base.eval()
         self.model: Any = self.base  # becomes a PeftModel once an adapter is loaded
+        # transformers 5.x renamed the KV-cache argument (``past_key_values`` warns from 5.24 and goes in 5.40)
+        forward = inspect.signature(self.base.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
         self.qa_template = qa_template
         self._adapters: dict[str, str] = {}
 
@@ -194,7 +198,7 @@ class HFEngine:
                 input_ids=input_ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
+                **{self._cache_arg: cache},
                 use_cache=True,
                 logits_to_keep=1,  # the prompt's other positions would cost [R, P, V] logits for nothing
             )
@@ -226,7 +230,7 @@ class HFEngine:
                     input_ids=chosen[:, None],
                     attention_mask=mask,
                     position_ids=next_pos[:, None],
-                    past_key_values=cache,
+                    **{self._cache_arg: cache},
                     use_cache=True,
                     logits_to_keep=1,
                 )
