@@ -14,11 +14,10 @@ CARD = json.loads((TOY_DIR / "scorecard.json").read_text())
 
 
 def test_committed_card_meets_the_targets() -> None:
-    # The targets are 0.95 on every base skill and 0.90 on the reference skill. The committed backbone
-    # (2,500 steps) reaches 0.975 on the reference skill and 0.98-1.00 on add/reverse/count/wordproblem, but 0.93 on
-    # sub and 0.94 on compare, so the base-skill floor guards what it has, not what was asked (docs/toy-world.md).
+    # The targets: 0.95 on every base skill, 0.90 on the reference skill, the primary downstream task half solved,
+    # the counter-example not solved.
     acc = CARD["accuracy"]
-    assert all(acc[s] >= 0.92 for s in BASE_SKILLS), acc
+    assert all(acc[s] >= 0.95 for s in BASE_SKILLS), acc
     assert acc["reference"] >= 0.90
     assert 0.30 <= acc["downstream"] <= 0.60
     assert acc["downstream-newop"] <= 0.10
