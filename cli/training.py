@@ -92,6 +92,9 @@ def experiment(
     ] = False,
     model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
     sft_lr: Annotated[float | None, typer.Option(help="learning rate of every SFT arm")] = None,
+    rewriter_grpo_steps: Annotated[
+        int | None, typer.Option(help="GRPO steps of the rewriting policy (the policy-grpo arm)")
+    ] = None,
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
     from training.experiment import ExperimentConfig, run
@@ -108,6 +111,8 @@ def experiment(
         overrides["eval_n"] = eval_n
     if sft_lr is not None:
         overrides["sft_lr"] = sft_lr
+    if rewriter_grpo_steps is not None:
+        overrides["rewriter_grpo_steps"] = rewriter_grpo_steps
     if not quick or seeds != "0,1,2":
         overrides["seeds"] = [int(s) for s in seeds.split(",")]
     cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]
