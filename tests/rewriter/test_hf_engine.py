@@ -24,7 +24,9 @@ def _questions(n: int = 6) -> list[str]:
 
 
 def test_fixed_seed_gives_identical_samples(engine: HFEngine) -> None:
-    qs = _questions()
+    # The backbone is near-certain on its own skills (at temperature 1 two seeds drew the same answers to every
+    # question); on the downstream task's new names and verbs it is less sure, and seeds draw different tokens.
+    qs = _questions() + [ex.question for ex in get_suite("downstream").examples("test", 6)]
     a = engine.generate(qs, n=3, temperature=1.0, seed=7, max_new_tokens=40, conditioning="qa")
     b = engine.generate(qs, n=3, temperature=1.0, seed=7, max_new_tokens=40, conditioning="qa")
     c = engine.generate(qs, n=3, temperature=1.0, seed=8, max_new_tokens=40, conditioning="qa")
