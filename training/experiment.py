@@ -2,7 +2,7 @@
 accuracy, retention per base skill, forgetting (abs, rel) and the NLL of its training targets under the base.
 
 Runs: ``rewriter experiment [--task downstream|downstream-newop] [--seeds 0,1,2] [--quick] -o DIR``.
-Default ≈ 45 minutes on 2 cores (3 seeds); ``--quick`` ≈ 8 minutes (1 seed, smaller budget).
+Default ≈ 50 minutes on 2 cores (3 seeds, ``--jobs 3``); ``--quick`` ≈ 8 minutes (1 seed, smaller budget).
 
 Arms: base; SFT on expert data (nll); DFT on expert data; self_distill + SFT; guided_resolve + SFT;
 guided_resolve + IS; policy without adapter (prompt-only) + SFT; policy with the GRPO adapter + SFT; GRPO on the task.
@@ -165,11 +165,12 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
         spec = _spec(strategy, seed, cfg, adapter=str(adapter) if adapter else None)
         result = pipeline.run(expert, work / f"{name}.jsonl", spec, base_engine, model=cfg.model)
         datasets[name], reports[name] = result.output, result.report
+        candidates = result.report["candidates"]
         log(
             f"  seed {seed}: {name:15s} acceptance {result.report['acceptance_rate']:.2f}  "
             f"target NLL {result.report['nll_after']['qa']['mean']:.3f} "
-            f"candidates passing {result.report['candidates']['pass_rate']:.2f} "
-            f"at NLL {result.report['candidates']['nll_passing']['mean'] or float('nan'):.3f} "
+            f"candidates passing {candidates['pass_rate'] or 0.0:.2f} "
+            f"at NLL {candidates['nll_passing']['mean'] or float('nan'):.3f} "
             f"(expert {result.report['nll_before']['qa']['mean']:.3f})  {time.perf_counter() - started:.0f}s"
         )
         return result.output
