@@ -49,12 +49,27 @@ def train_rewriter(
     steps: Annotated[int, typer.Option(help="GRPO steps")] = 60,
     verifier: Annotated[str, typer.Option(help="gate verifier")] = "toy-number",
     seed: Annotated[int, typer.Option(help="seed")] = 0,
+    warm_start: Annotated[
+        Path | None,
+        typer.Option(
+            help="a rewrite output of DATA (e.g. `rewriter rewrite DATA --strategy guided_resolve`): LoRA SFT on "
+            "its accepted rewrites before GRPO"
+        ),
+    ] = None,
+    warm_start_epochs: Annotated[float, typer.Option(help="passes of the warm start's SFT")] = 1.0,
 ) -> None:
     """GRPO of a LoRA rewriting policy with the grouped reward (gate x (1 + λ_dist·r_dist + λ_div·r_div))."""
     from training.grpo import GRPOSpec, train_grpo
     from training.sft import TrainingHooks
 
-    spec = GRPOSpec(mode="rewriter", steps=steps, verifier=verifier, seed=seed)
+    spec = GRPOSpec(
+        mode="rewriter",
+        steps=steps,
+        verifier=verifier,
+        seed=seed,
+        warm_start=str(warm_start) if warm_start else None,
+        warm_start_epochs=warm_start_epochs,
+    )
     result = train_grpo(data, model, output, spec, TrainingHooks(on_step=_progress))
     typer.echo(f"saved the rewriting policy adapter to {result.out_dir} in {result.train_seconds:.1f}s")
 
@@ -95,6 +110,9 @@ def experiment(
     rewriter_grpo_steps: Annotated[
         int | None, typer.Option(help="GRPO steps of the rewriting policy (the policy-grpo arm)")
     ] = None,
+    rewriter_warm_start: Annotated[
+        bool, typer.Option(help="warm-start the rewriting policy on guided_resolve's accepted rewrites")
+    ] = True,
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
     from training.experiment import ExperimentConfig, run
@@ -104,6 +122,7 @@ def experiment(
         "arms": arms.split(",") if arms else None,
         "jobs": jobs,
         "model": model,
+        "rewriter_warm_start": rewriter_warm_start,
     }
     if eval_every is not None:
         overrides["eval_every"] = eval_every

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from datasets import Dataset
-from peft import LoraConfig
+from peft import LoraConfig, PeftModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.trainer_callback import PrinterCallback
@@ -41,10 +41,18 @@ from trl import GRPOConfig, GRPOTrainer
 from rewriter import prompts
 from rewriter.backbones import model_settings, resolve_model
 from rewriter.backends.hf import HFEngine
-from rewriter.records import Row
+from rewriter.records import Provenance, Row
 from rewriter.reward import LAMBDA_DIST, LAMBDA_DIV, group_rewards
 from rewriter.verifiers import Verifier, get_verifier
-from training.sft import HooksCallback, TrainingHooks, device_arguments, load_rows, write_training_json
+from training.sft import (
+    HooksCallback,
+    SFTSpec,
+    TrainingHooks,
+    device_arguments,
+    load_rows,
+    train_sft,
+    write_training_json,
+)
 
 Mode = Literal["rewriter", "task"]
 
@@ -75,6 +83,13 @@ class GRPOSpec(BaseModel):
         None, description="QA prompt; default: the model's own (rewriter.json)"
     )
     rewrite_template: str = prompts.REWRITE_TEMPLATE
+    warm_start: str | None = Field(
+        None,
+        description="rewriter mode: a rewrite output of the same rows (JSONL, e.g. guided_resolve's); the adapter "
+        "first learns by LoRA SFT to write each accepted rewrite from the rewrite prompt, then GRPO goes on from it",
+    )
+    warm_start_epochs: float = Field(1.0, gt=0.0, le=100.0, description="passes over the accepted rewrites")
+    warm_start_lr: float = Field(1e-3, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _check(self) -> GRPOSpec:
@@ -82,6 +97,8 @@ class GRPOSpec(BaseModel):
         if self.prompt_template is not None:
             prompts.check_template(self.prompt_template, needs_reference=False)
         prompts.check_template(self.rewrite_template, needs_reference=True)
+        if self.warm_start is not None and self.mode != "rewriter":
+            raise ValueError("warm_start is for the rewriting policy (mode='rewriter')")
         return self
 
     @property
@@ -243,6 +260,69 @@ def to_prompts(rows: Sequence[Row], spec: GRPOSpec, qa_template: str) -> list[di
     return out
 
 
+ACCEPTED = frozenset({Provenance.SELF, Provenance.GUIDED, Provenance.REWRITTEN})
+
+
+def warm_start_rows(rows: Sequence[Row], rewritten: Sequence[Row], template: str) -> list[Row]:
+    """The warm start's SFT examples: for each row with an accepted rewrite in ``rewritten`` (matched by id), the
+    rewrite prompt of (x, y*) → that rewrite. Expert fallbacks and rows the rewrite does not hold are left out.
+
+    >>> rows = [Row("a", "2+2", "two and two make four"), Row("b", "3+3", "six")]
+    >>> done = [Row("a", "2+2", "2+2=4 #4", raw={"meta": {"provenance": "guided"}}),
+    ...         Row("b", "3+3", "six", raw={"meta": {"provenance": "expert_fallback"}})]
+    >>> [(r.question, r.answer) for r in warm_start_rows(rows, done, "{question} | {reference} ->")]
+    [('2+2 | two and two make four ->', '2+2=4 #4')]
+    """
+    accepted = {r.id: r.answer for r in rewritten if _provenance(r) in ACCEPTED}
+    return [
+        Row(
+            row.id,
+            prompts.render(template, row.question, row.answer),
+            accepted[row.id],
+            schema="prompt_completion",
+        )
+        for row in rows
+        if row.id in accepted
+    ]
+
+
+def _provenance(row: Row) -> str | None:
+    meta = row.raw.get("meta")
+    return meta.get("provenance") if isinstance(meta, dict) else None
+
+
+def warm_start(rows: Sequence[Row], model_path: Path, out: Path, spec: GRPOSpec) -> dict[str, Any]:
+    """LoRA SFT of a fresh adapter on the accepted rewrites of ``spec.warm_start``; the adapter lands in ``out``."""
+    assert spec.warm_start is not None
+    examples = warm_start_rows(rows, load_rows(spec.warm_start), spec.rewrite_template)
+    if not examples:
+        raise ValueError(
+            f"the warm start {spec.warm_start} holds no accepted rewrite (provenance self, guided or rewritten) of "
+            "the training rows' ids: pass the output of a rewrite of this same file"
+        )
+    batch = 16
+    steps = max(1, math.ceil(spec.warm_start_epochs * len(examples) / batch))
+    sft = SFTSpec(
+        lora=True,
+        lora_r=spec.lora_r,
+        lora_alpha=spec.lora_alpha,
+        lr=spec.warm_start_lr,
+        steps=steps,
+        batch_size=batch,
+        seed=spec.seed,
+    )
+    result = train_sft(examples, model_path, out, sft)
+    losses = [m["loss"] for m in result.metrics if "loss" in m]
+    return {
+        "rows": len(examples),
+        "of": len(rows),
+        "steps": steps,
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "seconds": round(result.train_seconds, 1),
+    }
+
+
 def train_grpo(
     data: str | Path | Sequence[Row],
     model_dir: str | Path,
@@ -276,13 +356,20 @@ def train_grpo(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    lora = LoraConfig(
+    lora: LoraConfig | None = LoraConfig(
         r=spec.lora_r,
         lora_alpha=spec.lora_alpha,
         lora_dropout=0.0,
         target_modules="all-linear",  # PEFT leaves the output layer (lm_head) out; vLLM drops a LoRA'd lm_head
         task_type="CAUSAL_LM",
     )
+    warm: dict[str, Any] | None = None
+    if spec.warm_start is not None:
+        # Start GRPO from an adapter that already writes accepted rewrites; TRL then keeps a frozen copy of it as the
+        # KL reference ("ref"), so beta anchors the policy to its warm start.
+        warm = warm_start(rows, model_path, out / ".warm-start", spec)
+        model = PeftModel.from_pretrained(model, out / ".warm-start", is_trainable=True)
+        lora = None
     config = GRPOConfig(
         output_dir=str(out),
         max_steps=spec.steps,
@@ -322,7 +409,8 @@ def train_grpo(
 
     # PEFT save_pretrained: adapter_config.json + adapter_model.safetensors; plus the tokenizer
     trainer.save_model(str(out))
-    shutil.rmtree(out / ".snapshots", ignore_errors=True)
+    for scratch in (".snapshots", ".warm-start", "ref"):  # "ref": TRL's frozen copy of a warm-started adapter
+        shutil.rmtree(out / scratch, ignore_errors=True)
     result = GRPOResult(str(out), hooks.metrics, seconds, hooks.stopped)
     write_training_json(
         out,
@@ -334,6 +422,7 @@ def train_grpo(
             "train_seconds": seconds,
             "stopped": result.stopped,
             "rows": len(rows),
+            "warm_start": warm,
             "summary": hooks.summary,
         },
     )

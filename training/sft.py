@@ -354,6 +354,14 @@ def load_rows(data: str | Path | Sequence[Row]) -> list[Row]:
     return list(data)
 
 
+# transformers 5.x renamed gradient checkpointing (the old name warns); TRL's configs default it on
+CHECKPOINTING = (
+    "activation_checkpointing"
+    if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    else "gradient_checkpointing"
+)
+
+
 def device_arguments() -> dict[str, Any]:
     """TrainingArguments every trainer here needs: CPU when there is no GPU, fp32 (bf16 defaults on even on a
     CPU), no gradient checkpointing (25%-2x slower on the toy), a log line per step, no checkpoints, no trackers."""
@@ -362,7 +370,7 @@ def device_arguments() -> dict[str, Any]:
         "use_cpu": cpu,
         "bf16": False,
         "fp16": False,
-        "gradient_checkpointing": False,
+        CHECKPOINTING: False,
         "logging_steps": 1,
         "save_strategy": "no",
         "report_to": [],
