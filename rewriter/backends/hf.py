@@ -2,7 +2,7 @@
 
 Prompts are sorted by length and cut into batches under a token budget, so padding stays small; results come back
 in the caller's order. Generation pads on the left (the model continues every row at the same position), keeps
-the KV cache and drops each row from the batch when it ends; scoring pads on the right and reads every target's
+the KV cache and drops ended rows from the batch; scoring pads on the right and reads every target's
 log-probs from one forward pass.
 """
 
@@ -30,6 +30,9 @@ from rewriter.backends.base import Conditioning, Generation, encode_prompts, ren
 # Padded tokens per forward pass. 16k keeps the toy's logits ([B, T, V] fp32) under ~10 MB while filling 2 cores.
 GENERATE_TOKEN_BUDGET = 16_384
 SCORE_TOKEN_BUDGET = 32_768
+# Ended rows leave the decoding batch once the live ones drop to this share of it: copying the KV cache on every
+# ending (several per step on a big batch) cost more than the few dead rows decoded in between.
+COMPACT_BELOW = 0.75
 
 
 def resolve_device(device: str) -> torch.device:
@@ -182,7 +185,8 @@ class HFEngine:
         """Decode ``batch`` (each prompt ``n`` times) with a KV cache, dropping each row from the batch as it ends.
 
         transformers' ``generate`` keeps a finished row in the batch until the longest one ends; on short answers of
-        uneven length that doubled the work (bench/engine.py). Here every step runs only the rows still going.
+        uneven length that doubled the work (bench/engine.py). Here ended rows leave the batch in groups
+        (``COMPACT_BELOW``), so a step runs at most a quarter more rows than are still going.
         """
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         width = max(len(ids) for ids in batch)
@@ -209,21 +213,28 @@ class HFEngine:
         tokens: list[list[int]] = [[] for _ in range(rows)]
         logprobs: list[list[float]] = [[] for _ in range(rows)]
         live = torch.arange(rows, device=self.device)  # original row of each batch position
+        going = torch.ones(
+            rows, dtype=torch.bool, device=self.device
+        )  # [L] positions whose row has not ended
         next_pos = positions[:, -1] + 1  # [R]
         for step in range(max_new_tokens):
             logp = F.log_softmax(logits, dim=-1)  # [L, V] the model's own distribution (temperature 1)
             chosen = logits.argmax(-1) if greedy else _sample(logits, temperature, top_p, generator)  # [L]
             chosen_lp = logp.gather(-1, chosen[:, None])[:, 0]  # [L]
-            for row, token, lp in zip(live.tolist(), chosen.tolist(), chosen_lp.tolist(), strict=True):
-                tokens[row].append(token)
-                logprobs[row].append(lp)
-            going = chosen != eos  # [L]
-            if step == max_new_tokens - 1 or not bool(going.any()):
+            for row, token, lp, on in zip(
+                live.tolist(), chosen.tolist(), chosen_lp.tolist(), going.tolist(), strict=True
+            ):
+                if on:
+                    tokens[row].append(token)
+                    logprobs[row].append(lp)
+            going &= chosen != eos  # [L]
+            still = int(going.sum())
+            if step == max_new_tokens - 1 or still == 0:
                 break
-            if not bool(going.all()):
+            if still < len(live) and still <= COMPACT_BELOW * len(live):
                 keep = going.nonzero()[:, 0]
                 cache.batch_select_indices(keep)
-                live, chosen, mask, next_pos = live[keep], chosen[keep], mask[keep], next_pos[keep]
+                live, chosen, mask, next_pos, going = (t[keep] for t in (live, chosen, mask, next_pos, going))
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             logits = (
                 model(
