@@ -11,8 +11,14 @@ the reference, so no second model is loaded).
   separate :class:`~rewriter.backends.hf.HFEngine` on the base directory, never the policy).
 - ``mode="task"`` (the "RL forgets less" reference arm): prompt = the QA prompt of x; reward = the gate (0/1).
 
-Run it: ``rewriter train-rewriter train.jsonl -o out/policy`` / ``rewriter grpo-task train.jsonl -o out/task``, or
-``train_grpo("train.jsonl", "toy", "out/policy", GRPOSpec())``. On the toy a step of 4 prompts × 4 generations took
+Warm start (rewriter mode, ``spec.warm_start``): a rewrite output of the same rows (e.g. guided_resolve's); one epoch
+of LoRA SFT teaches a fresh adapter to write each accepted rewrite from the rewrite prompt of (x, y*), and GRPO goes on
+from that adapter, its KL anchored to a frozen copy of it. On the toy, GRPO from scratch collapsed at a 0.51-0.67 pass
+rate (most groups all-pass or all-fail: no advantage left); after the warm start 98% of the policy's rewrites pass, on
+rows it never saw as well (docs/results/README.md).
+
+Run it: ``rewriter train-rewriter train.jsonl -o out/policy [--warm-start rewritten.jsonl]`` / ``rewriter grpo-task
+train.jsonl -o out/task``, or ``train_grpo("train.jsonl", "toy", "out/policy", GRPOSpec())``. On the toy a step of 4 prompts × 4 generations took
 1.2-1.3 s (rewriter: ~250-token prompts, plus the base's scoring) and 0.5 s (task) on 2 shared cores with one torch
 thread (~9x slower with two threads on the busy machine). 40 steps on 16 rows raised their mean grouped reward from
 0.37 to 0.60-0.65 (3 seeds). The output directory holds the LoRA adapter (``HFEngine.generate(..., adapter=out_dir)``
