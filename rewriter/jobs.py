@@ -288,6 +288,11 @@ class GRPOMethod(BaseModel):
     verifier_options: dict[str, str | float] = Field(default_factory=dict)
     lambda_dist: float | None = Field(None, ge=0)
     lambda_div: float | None = Field(None, ge=0)
+    warm_start_file: str | None = Field(
+        None,
+        description="rewriter mode: the output file of a rewrite job on the same training file; one epoch of LoRA "
+        "SFT on its accepted rewrites comes before GRPO",
+    )
 
 
 class Method(BaseModel):
@@ -526,6 +531,14 @@ class JobService:
                 f"{model.id} is a LoRA adapter; fine-tune its base model {model.parent} instead.",
                 param="model",
             )
+        grpo = request.method.grpo if request.method is not None else None
+        if grpo is not None and grpo.warm_start_file is not None:
+            if grpo.mode != "rewriter":
+                raise InvalidRequest(
+                    "warm_start_file is for the rewriting policy (mode 'rewriter').",
+                    param="method.grpo.warm_start_file",
+                )
+            self._dataset(team, grpo.warm_start_file, "method.grpo.warm_start_file")
         plan = training_plan(request, file.rows, secrets.randbelow(2**31))
         plan.model = model.id
         return self._submit(team, "fine_tune", plan.model_dump(mode="json"), "cpu")

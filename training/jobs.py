@@ -1,7 +1,7 @@
 """A fine-tuning job's child process: ``python -m training.jobs <job_id>`` (the workers name it, never import it).
 
-What runs: the training file is copied once to ``<data_dir>/work/<job_id>/train.jsonl``; ``train_sft`` (method
-``supervised``) or ``train_grpo`` (method ``grpo``) trains on it from the job's model into
+What runs: the training file (and a GRPO job's ``warm_start_file``) is copied once to ``<data_dir>/work/<job_id>/``;
+``train_sft`` (method ``supervised``) or ``train_grpo`` (method ``grpo``) trains on it from the job's model into
 ``<data_dir>/work/<job_id>/model``, each logged step becoming a ``metrics`` event and the job's progress, the
 store's cancel flag stopping it between steps. On success the model (or LoRA adapter) directory is copied into
 storage and registered as ``ft:<base>:<team>:<job suffix>`` with its lineage (job, training file, parent model);
@@ -79,7 +79,11 @@ def main(job_id: str) -> int:
         from training.grpo import GRPOSpec, train_grpo
 
         assert spec.grpo is not None
-        grpo = train_grpo(data, model_dir, out, GRPOSpec(**spec.grpo), hooks)
+        grpo_args = dict(spec.grpo)
+        if (warm_file := grpo_args.pop("warm_start_file", None)) is not None:
+            files.fetch(store, storage, job.team, warm_file, work / "warm_start.jsonl")
+            grpo_args["warm_start"] = str(work / "warm_start.jsonl")
+        grpo = train_grpo(data, model_dir, out, GRPOSpec(**grpo_args), hooks)
         stopped, kind, metrics = grpo.stopped, "adapter", grpo.metrics
     if stopped or store.cancel_requested(job_id):
         store.add_event(job_id, "Training stopped: the job was cancelled.")

@@ -80,6 +80,12 @@ def test_another_teams_ids_answer_404_everywhere(settings: Settings) -> None:
             "/v1/fine_tuning/jobs", json={"model": model.id, "training_file": theirs["id"]}
         )
         assert borrowed.status_code == 404 and borrowed.json()["error"]["param"] == "model"
+        warm = {"type": "grpo", "grpo": {"warm_start_file": file["id"]}}  # the owner's file as a warm start
+        borrowed = other.client.post(
+            "/v1/fine_tuning/jobs", json={"model": "toy", "training_file": theirs["id"], "method": warm}
+        )
+        assert borrowed.status_code == 404
+        assert borrowed.json()["error"]["param"] == "method.grpo.warm_start_file"
     finally:
         owner.close()
         other.close()

@@ -3,6 +3,7 @@ rewrite and an eval run), refusals at creation, and the request fields staying i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,41 @@ def test_grpo_job_trains_an_adapter_that_rewrite_and_eval_jobs_use(service: Call
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "model", refused.text
 
 
+@pytest.mark.slow  # a rewrite job, then a warm-started GRPO job: ~40 s on a loaded 2-core machine
+def test_grpo_job_warm_starts_from_a_rewrite_jobs_output(service: Callable[..., Api]) -> None:
+    api = service(shard_rows=4)
+    file = api.upload(jsonl_bytes(downstream_rows(8)), purpose="fine-tune")
+    rewrite = api.create(
+        "/v1/rewrite_jobs",
+        {"input_file_id": file["id"], "strategy": "guided_resolve", "verifier": "toy-number",
+         "sampling": {"k": 2, "max_new_tokens": 64}},
+    )  # fmt: skip
+    rewritten = api.wait(f"/v1/rewrite_jobs/{rewrite['id']}", {"completed", "failed", "cancelled"}, 90)
+    assert rewritten["status"] == "completed", rewritten["error"]
+    accepted = sum(
+        n for prov, n in rewritten["row_counts"]["by_provenance"].items() if prov != "expert_fallback"
+    )
+    assert accepted > 0
+    grpo = {
+        "mode": "rewriter",
+        "hyperparameters": {"steps": 1},
+        "num_generations": 2,
+        "prompts_per_step": 2,
+        "max_completion_length": 24,
+        "warm_start_file": rewritten["output_file_id"],
+    }
+    job = api.create(
+        "/v1/fine_tuning/jobs",
+        {"model": "toy", "training_file": file["id"], "method": {"type": "grpo", "grpo": grpo}},
+    )
+    assert job["method"]["grpo"]["warm_start_file"] == rewritten["output_file_id"]
+    done = api.wait(f"/v1/fine_tuning/jobs/{job['id']}", {"succeeded", "failed", "cancelled"}, 120)
+    assert done["status"] == "succeeded", done["error"]
+    training = json.loads(api.client.get(f"/v1/files/{done['result_files'][0]}/content").content)
+    warm = training["result"]["warm_start"]
+    assert (warm["rows"], warm["of"]) == (accepted, 8) and warm["steps"] == 1
+
+
 @pytest.mark.parametrize(
     ("change", "status", "param"),
     [
@@ -97,6 +133,16 @@ def test_grpo_job_trains_an_adapter_that_rewrite_and_eval_jobs_use(service: Call
         ({"method": {"type": "grpo", "grpo": {"verifier": "astrology"}}}, 400, "method.grpo.verifier"),
         ({"method": {"type": "grpo", "grpo": {"num_generations": 1}}}, 400, "method.grpo.num_generations"),
         ({"method": {"type": "supervised", "grpo": {}}}, 400, "method.grpo"),
+        (
+            {"method": {"type": "grpo", "grpo": {"warm_start_file": "file-nope"}}},
+            404,
+            "method.grpo.warm_start_file",
+        ),
+        (
+            {"method": {"type": "grpo", "grpo": {"mode": "task", "warm_start_file": "file-nope"}}},
+            400,
+            "method.grpo.warm_start_file",
+        ),
         ({"suffix": "has spaces"}, 400, "suffix"),
     ],
 )
@@ -119,7 +165,11 @@ def test_request_fields_stay_in_step_with_the_trainers() -> None:
 
     supervised = set(jobs.SupervisedMethod.model_fields) - {"hyperparameters"}
     assert supervised <= set(SFTSpec.model_fields)
-    assert set(jobs.GRPOMethod.model_fields) - {"hyperparameters"} <= set(GRPOSpec.model_fields)
+    # warm_start_file is a file id the worker fetches and passes on as GRPOSpec.warm_start (a local path)
+    assert set(jobs.GRPOMethod.model_fields) - {"hyperparameters", "warm_start_file"} <= set(
+        GRPOSpec.model_fields
+    )
+    assert "warm_start" in GRPOSpec.model_fields
     assert SFTSpec().lr == jobs.SFT_BASE_LEARNING_RATE and GRPOSpec().lr == jobs.GRPO_BASE_LEARNING_RATE
     plan = jobs.training_plan(
         jobs.FineTuningJobRequest(model="toy", training_file="file-x", method={"type": "grpo"}),
