@@ -18,11 +18,12 @@ rate (most groups all-pass or all-fail: no advantage left); after the warm start
 rows it never saw as well (docs/results/README.md).
 
 Run it: ``rewriter train-rewriter train.jsonl -o out/policy [--warm-start rewritten.jsonl]`` / ``rewriter grpo-task
-train.jsonl -o out/task``, or ``train_grpo("train.jsonl", "toy", "out/policy", GRPOSpec())``. On the toy a step of 4 prompts × 4 generations took
-1.2-1.3 s (rewriter: ~250-token prompts, plus the base's scoring) and 0.5 s (task) on 2 shared cores with one torch
-thread (~9x slower with two threads on the busy machine). 40 steps on 16 rows raised their mean grouped reward from
-0.37 to 0.60-0.65 (3 seeds). The output directory holds the LoRA adapter (``HFEngine.generate(..., adapter=out_dir)``
-loads it), the tokenizer and ``training.json`` (spec + per-step metrics).
+train.jsonl -o out/task``, or ``train_grpo("train.jsonl", "toy", "out/policy", GRPOSpec())``. On the toy a step of
+4 prompts × 4 generations took 1.2-1.3 s (rewriter: ~250-token prompts, plus the base's scoring) and 0.5 s (task)
+on 2 shared cores with one torch thread (~9x slower with two threads on the busy machine). 40 steps on 16 rows raised
+their mean grouped reward from 0.37 to 0.60-0.65 (3 seeds). The output directory holds the LoRA adapter
+(``HFEngine.generate(..., adapter=out_dir)`` loads it), the tokenizer and ``training.json`` (spec + per-step metrics,
+and the warm start's rows, steps and first/last loss).
 """
 
 from __future__ import annotations
