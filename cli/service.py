@@ -199,6 +199,10 @@ def finetune_create(
     lora: Annotated[bool, typer.Option(help="supervised: train a LoRA adapter")] = False,
     mode: Annotated[str, typer.Option(help="grpo: rewriter | task")] = "rewriter",
     grpo_verifier: Annotated[str, typer.Option(help="grpo: the gate")] = "toy-number",
+    warm_start_file: Annotated[
+        str | None,
+        typer.Option(help="grpo rewriter: a rewrite job's output file of TRAINING_FILE to SFT on first"),
+    ] = None,
     suffix: Annotated[str | None, typer.Option(help="goes into the model id")] = None,
     seed: Annotated[int | None, typer.Option(help="training seed")] = None,
     wait: Wait = False,
@@ -214,6 +218,8 @@ def finetune_create(
         if method == "supervised"
         else {"type": method, method: {"hyperparameters": hyper, "mode": mode, "verifier": grpo_verifier}}
     )
+    if warm_start_file is not None:
+        body.setdefault(method, {})["warm_start_file"] = warm_start_file  # the API refuses it for supervised
     with api(api_url, api_key) as client:
         job = client.create_fine_tuning_job(model, training_file, method=body, suffix=suffix, seed=seed)
         if not wait:
