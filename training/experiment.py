@@ -2,7 +2,7 @@
 accuracy, retention per base skill, forgetting (abs, rel) and the NLL of its training targets under the base.
 
 Runs: ``rewriter experiment [--task downstream|downstream-newop] [--seeds 0,1,2] [--quick] -o DIR``.
-Default: 33 minutes on 2 cores (3 seeds, ``--jobs 3``); ``--quick`` ≈ 8 minutes (1 seed, smaller budget).
+Default: 33 minutes on 2 cores (3 seeds, ``--jobs 3``); ``--quick`` 7 minutes (1 seed, smaller budget).
 
 Arms: base; SFT on expert data (nll); DFT on expert data; self_distill + SFT; guided_resolve + SFT;
 guided_resolve + IS; policy without adapter (prompt-only) + SFT; policy with the GRPO adapter + SFT; GRPO on the task.
