@@ -351,6 +351,8 @@ def train_grpo(
             f"the training data has {len(rows)} rows but a step needs {spec.prompts_per_step} distinct prompts: "
             "lower prompts_per_step or add rows"
         )
+    # The warm start first: a file that matches no row fails before any model loads, and its SFT runs alone
+    warm = warm_start(rows, model_path, out / ".warm-start", spec) if spec.warm_start is not None else None
     verifier = get_verifier(spec.verifier, **spec.verifier_options)
     reward: RewriteReward | GateReward
     if spec.mode == "rewriter":
@@ -363,20 +365,19 @@ def train_grpo(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    lora: LoraConfig | None = LoraConfig(
-        r=spec.lora_r,
-        lora_alpha=spec.lora_alpha,
-        lora_dropout=0.0,
-        target_modules="all-linear",  # PEFT leaves the output layer (lm_head) out; vLLM drops a LoRA'd lm_head
-        task_type="CAUSAL_LM",
-    )
-    warm: dict[str, Any] | None = None
-    if spec.warm_start is not None:
-        # Start GRPO from an adapter that already writes accepted rewrites; TRL then keeps a frozen copy of it as the
-        # KL reference ("ref"), so beta anchors the policy to its warm start.
-        warm = warm_start(rows, model_path, out / ".warm-start", spec)
+    lora: LoraConfig | None = None
+    if warm is not None:
+        # Start GRPO from the adapter that already writes accepted rewrites; TRL then keeps a frozen copy of it as
+        # the KL reference ("ref"), so beta anchors the policy to its warm start.
         model = PeftModel.from_pretrained(model, out / ".warm-start", is_trainable=True)
-        lora = None
+    else:
+        lora = LoraConfig(
+            r=spec.lora_r,
+            lora_alpha=spec.lora_alpha,
+            lora_dropout=0.0,
+            target_modules="all-linear",  # PEFT leaves the output layer (lm_head) out; vLLM drops a LoRA'd lm_head
+            task_type="CAUSAL_LM",
+        )
     config = GRPOConfig(
         output_dir=str(out),
         max_steps=spec.steps,

@@ -213,9 +213,8 @@ class HFEngine:
         tokens: list[list[int]] = [[] for _ in range(rows)]
         logprobs: list[list[float]] = [[] for _ in range(rows)]
         live = torch.arange(rows, device=self.device)  # original row of each batch position
-        going = torch.ones(
-            rows, dtype=torch.bool, device=self.device
-        )  # [L] positions whose row has not ended
+        # [L] positions whose row has not ended (ended ones stay in the batch until the next compaction)
+        going = torch.ones(rows, dtype=torch.bool, device=self.device)
         next_pos = positions[:, -1] + 1  # [R]
         for step in range(max_new_tokens):
             logp = F.log_softmax(logits, dim=-1)  # [L, V] the model's own distribution (temperature 1)

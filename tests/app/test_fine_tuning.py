@@ -15,20 +15,19 @@ from tests.conftest import Api, downstream_rows, jsonl_bytes
 pytestmark = pytest.mark.integration
 
 
+def tiny_grpo(steps: int, **extra: Any) -> dict[str, Any]:
+    """A GRPO rewriting-policy method small enough for a test: 2 prompts x 2 rewrites of 24 tokens a step."""
+    grpo = {"mode": "rewriter", "hyperparameters": {"steps": steps}, "num_generations": 2, "prompts_per_step": 2,
+            "max_completion_length": 24, **extra}  # fmt: skip
+    return {"type": "grpo", "grpo": grpo}
+
+
 @pytest.mark.slow  # three jobs in a row: ~60 s on a loaded 2-core machine
 def test_grpo_job_trains_an_adapter_that_rewrite_and_eval_jobs_use(service: Callable[..., Api]) -> None:
     api = service(shard_rows=4)
     file = api.upload(jsonl_bytes(downstream_rows(8)), purpose="fine-tune")
-    grpo = {
-        "mode": "rewriter",
-        "hyperparameters": {"steps": 2},
-        "num_generations": 2,
-        "prompts_per_step": 2,
-        "max_completion_length": 24,
-    }
     job = api.create(
-        "/v1/fine_tuning/jobs",
-        {"model": "toy", "training_file": file["id"], "method": {"type": "grpo", "grpo": grpo}},
+        "/v1/fine_tuning/jobs", {"model": "toy", "training_file": file["id"], "method": tiny_grpo(steps=2)}
     )
     assert job["method"]["type"] == "grpo" and job["method"]["grpo"]["num_generations"] == 2
     done = api.wait(f"/v1/fine_tuning/jobs/{job['id']}", {"succeeded", "failed", "cancelled"}, 120)
@@ -87,18 +86,8 @@ def test_grpo_job_warm_starts_from_a_rewrite_jobs_output(service: Callable[..., 
         n for prov, n in rewritten["row_counts"]["by_provenance"].items() if prov != "expert_fallback"
     )
     assert accepted > 0
-    grpo = {
-        "mode": "rewriter",
-        "hyperparameters": {"steps": 1},
-        "num_generations": 2,
-        "prompts_per_step": 2,
-        "max_completion_length": 24,
-        "warm_start_file": rewritten["output_file_id"],
-    }
-    job = api.create(
-        "/v1/fine_tuning/jobs",
-        {"model": "toy", "training_file": file["id"], "method": {"type": "grpo", "grpo": grpo}},
-    )
+    method = tiny_grpo(steps=1, warm_start_file=rewritten["output_file_id"])
+    job = api.create("/v1/fine_tuning/jobs", {"model": "toy", "training_file": file["id"], "method": method})
     assert job["method"]["grpo"]["warm_start_file"] == rewritten["output_file_id"]
     done = api.wait(f"/v1/fine_tuning/jobs/{job['id']}", {"succeeded", "failed", "cancelled"}, 120)
     assert done["status"] == "succeeded", done["error"]
