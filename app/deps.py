@@ -8,10 +8,10 @@ from fastapi import Depends, Header, Request
 
 from rewriter.errors import Unauthorized
 from rewriter.jobs import JobService
-from rewriter.models import Registry
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.models import Registry
+from rewriter.service.store import Store
 from rewriter.settings import Settings
-from rewriter.storage import Storage
-from rewriter.store import Store
 
 
 def _settings(request: Request) -> Settings:
@@ -24,9 +24,9 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
+def _storage(request: Request) -> Artifacts:
+    artifacts: Artifacts = request.app.state.artifacts
+    return artifacts
 
 
 def _jobs(request: Request) -> JobService:
@@ -41,7 +41,7 @@ def _models(request: Request) -> Registry:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
-StorageDep = Annotated[Storage, Depends(_storage)]
+StorageDep = Annotated[Artifacts, Depends(_storage)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 ModelsDep = Annotated[Registry, Depends(_models)]
 

@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from rewriter.jobs import EVENT_PREFIX
-from rewriter.store import Event, Page
+from rewriter.service.store import Event, Page
 
 T = TypeVar("T")
 Item = TypeVar("Item", bound=BaseModel)

@@ -13,10 +13,10 @@ from app.queue import Enqueuer
 from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs
 from rewriter import __version__
 from rewriter.jobs import JobService
-from rewriter.models import Registry
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.models import Registry
+from rewriter.service.store import Store
 from rewriter.settings import Settings, get_settings
-from rewriter.storage import Storage
-from rewriter.store import Store
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -29,8 +29,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.storage = storage = Storage(settings.artifacts_url)
-    app.state.models = registry = Registry(store, storage, settings.base_models)
+    app.state.artifacts = artifacts = Artifacts(settings.artifacts_url)
+    app.state.models = registry = Registry(store, artifacts, settings.base_models)
     app.state.jobs = JobService(
         store,
         registry,

@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rewriter.store import Store
+from rewriter.service.store import Store
 
 # The Celery queues (Redis lists named after the queue; kombu keeps priority levels 3/6/9 in suffixed lists).
 QUEUES = ("cpu", "gpu")

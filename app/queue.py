@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from rewriter.jobs import RUN_JOB, RunJob
-from rewriter.store import JobRecord
+from rewriter.service.store import JobRecord
 
 
 class Enqueuer:

@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from rewriter.backends import load_engine
-from rewriter.tasks import BASE_SKILLS, get_suite
+from rewriter.engines import load_engine
+from rewriter.suites import BASE_SKILLS, get_suite
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from rewriter import pipeline
-from rewriter.backends import load_engine
+from rewriter.engines import load_engine
 from rewriter.specs import StrategySpec
-from rewriter.tasks import get_suite
+from rewriter.suites import get_suite
 
 
 def main() -> None:

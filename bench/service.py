@@ -9,7 +9,7 @@
    ``guided_resolve`` is the default: it is the representative strategy (generation-bound, like real use);
    ``identity`` (scoring only) is the worst case for the fixed per-job costs. Target: service ≤ 1.10× in-process.
 2. Upload: a generated JSONL file of ``--upload-mb`` MB streamed to the API over HTTP (the API validates every line
-   while it writes to storage). Throughput in MB/s and the API process's peak RSS growth (VmHWM after − VmRSS
+   while it writes to artifacts). Throughput in MB/s and the API process's peak RSS growth (VmHWM after − VmRSS
    before). Targets: ≥ 100 MB/s, < 100 MB.
 
 The service (API, worker, beat, a private redis-server) is started here and stopped at the end. The figures depend
@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from cli.service import LocalService  # noqa: E402
 from rewriter.client import Client, RewriteJob  # noqa: E402
+from rewriter.service.store import Store  # noqa: E402
 from rewriter.settings import Settings  # noqa: E402
-from rewriter.store import Store  # noqa: E402
 
 MB = 1 << 20
 
@@ -51,7 +51,7 @@ def proc_kb(pid: int, field: str) -> int:
 
 
 def write_rows(path: Path, rows: int) -> None:
-    from rewriter.tasks import get_suite
+    from rewriter.suites import get_suite
 
     with path.open("w") as fh:
         for i, ex in enumerate(get_suite("downstream").examples("train", rows, seed=0)):
@@ -64,7 +64,7 @@ def write_rows(path: Path, rows: int) -> None:
 def write_big(path: Path, size_mb: int, short: bool, ids: bool) -> int:
     """Whole JSONL rows, about ``size_mb`` MB: toy downstream rows (~210 bytes, a question and a prose answer) or,
     with ``short``, 100-byte rows (per-line costs dominate); with ``ids`` every row gets a unique ``id``."""
-    from rewriter.tasks import get_suite
+    from rewriter.suites import get_suite
 
     if short:
         rows = [{"question": "what is 123 plus 456?", "answer": "123 plus 456 gives 579. The result is 579."}]
@@ -105,7 +105,7 @@ def cpu_seconds() -> float:
 def bench_in_process(data: Path, out: Path, body: dict[str, object]) -> tuple[float, float, float]:
     """(load_engine + pipeline.run seconds, pipeline.run seconds, CPU seconds of both) in this process."""
     from rewriter import pipeline
-    from rewriter.backends import load_engine
+    from rewriter.engines import load_engine
     from rewriter.specs import StrategySpec
 
     sampling = body.get("sampling") or {}

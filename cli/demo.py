@@ -21,11 +21,11 @@ def run_demo(workdir: Path = Path("var/demo")) -> None:
     import torch
 
     from rewriter import pipeline, reports
-    from rewriter.backends import load_engine
-    from rewriter.backends.hf import HFEngine
+    from rewriter.engines import load_engine
+    from rewriter.engines.hf import HFEngine
     from rewriter.evaluation import compare, evaluate
     from rewriter.specs import StrategySpec
-    from rewriter.tasks import RETENTION_SUITES, SUITES, get_suite
+    from rewriter.suites import RETENTION_SUITES, SUITES, get_suite
 
     torch.manual_seed(0)
     workdir.mkdir(parents=True, exist_ok=True)

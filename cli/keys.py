@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from rewriter.service.store import Store
 from rewriter.settings import Settings, get_settings
-from rewriter.store import Store
 
 
 def create_key(team: str, settings: Settings | None = None) -> str:

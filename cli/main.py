@@ -39,9 +39,9 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Greedy accuracy per suite (and gain / forgetting against --base)."""
-    from rewriter.backends import load_engine
+    from rewriter.engines import load_engine
     from rewriter.evaluation import compare, evaluate
-    from rewriter.tasks import SUITES
+    from rewriter.suites import SUITES
 
     names = suites.split(",") if suites else list(SUITES)
     results = evaluate(load_engine(model), names, n=n, adapter=str(adapter) if adapter else None)

@@ -57,9 +57,9 @@ def _progress(label: str) -> Callable[[Job], None]:
 
 def run_service_demo(workdir: Path = Path("var/service-demo"), rows: int = DEMO_ROWS) -> None:
     from cli.service import LocalService, print_eval
+    from rewriter.service.store import Store
     from rewriter.settings import get_settings
-    from rewriter.store import Store
-    from rewriter.tasks import RETENTION_SUITES, get_suite
+    from rewriter.suites import RETENTION_SUITES, get_suite
 
     workdir.mkdir(parents=True, exist_ok=True)
     service: LocalService | None = None

@@ -20,7 +20,7 @@ def data(
     output: Annotated[Path, typer.Option("-o", "--output", help="JSONL file to write")] = Path("toy.jsonl"),
 ) -> None:
     """Write {"id","question","answer","gold"} rows: expert (prose) answers for downstream tasks, house style else."""
-    from rewriter.tasks import get_suite
+    from rewriter.suites import get_suite
 
     if split not in ("train", "test"):
         raise typer.BadParameter("split must be train or test")

@@ -41,7 +41,7 @@ def rewrite(
     from tqdm import tqdm
 
     from rewriter import pipeline, reports
-    from rewriter.backends import load_engine
+    from rewriter.engines import load_engine
     from rewriter.specs import StrategySpec
 
     try:
@@ -91,7 +91,7 @@ def score(
 ) -> None:
     """Print one JSON line per row: the per-token NLL of its target under the model, QA and chat prompts."""
     from rewriter import formats
-    from rewriter.backends import load_engine, mean_nll
+    from rewriter.engines import load_engine, mean_nll
 
     _, rows = formats.read_rows(input_path)
     engine = load_engine(model)

@@ -37,4 +37,4 @@ class Unauthorized(RewriterError):
 
 
 class Unavailable(RewriterError):
-    """A backing service (Redis, storage) cannot be reached right now; retrying later may work."""
+    """A backing service (Redis, the artifact store) cannot be reached right now; retrying later may work."""

@@ -10,8 +10,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rewriter.backends.base import Engine
-from rewriter.tasks import RETENTION_SUITES, get_suite
+from rewriter.engines.base import Engine
+from rewriter.suites import RETENTION_SUITES, get_suite
 
 DEFAULT_N = 200  # test problems per suite: 1,200 prompts over six skills take 3-8 s on 2 cores
 MAX_NEW_TOKENS = 96  # the longest house-style answer (3-digit word problem) is ~40 characters

@@ -27,8 +27,8 @@ from rewriter.records import Schema
 from rewriter.specs import StrategyName, StrategySpec
 
 if TYPE_CHECKING:
-    from rewriter.models import Registry
-    from rewriter.store import Event, FileRecord, JobRecord, Order, Page, Store
+    from rewriter.service.models import Registry
+    from rewriter.service.store import Event, FileRecord, JobRecord, Order, Page, Store
 
 # ---- lifecycles ---------------------------------------------------------------------------------------------
 
@@ -465,7 +465,7 @@ class EvalRunSpec(BaseModel):
 
 
 def check_suites(suites: list[str] | None) -> list[str]:
-    from rewriter.tasks import SUITES
+    from rewriter.suites import SUITES
 
     names = list(SUITES) if suites is None else suites
     if not names:
@@ -593,7 +593,7 @@ class JobService:
         self, team: str, job_id: str, *, after: str | None = None, limit: int = 10
     ) -> Page[dict[str, Any]]:
         """A fine-tuning job's checkpoints, newest first (the final one is the fine-tuned model)."""
-        from rewriter.store import Page
+        from rewriter.service.store import Page
 
         job = self.get(team, "fine_tune", job_id)
         found: list[dict[str, Any]] = list(reversed((job.result or {}).get("checkpoints", [])))

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rewriter import formats, reports, strategies
-from rewriter.backends.base import Engine, mean_nll
+from rewriter.engines.base import Engine, mean_nll
 from rewriter.records import Row, Schema
 from rewriter.specs import StrategySpec
 from rewriter.verifiers import get_verifier

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewriter import prompts
-from rewriter.backends.base import Engine, Generation, mean_nll
+from rewriter.engines.base import Engine, Generation, mean_nll
 from rewriter.records import GateStatus, Provenance, Row, Verdict
 from rewriter.reward import Reward, group_rewards
 from rewriter.specs import StrategySpec

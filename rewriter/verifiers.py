@@ -458,7 +458,7 @@ def _regex(pattern: str) -> Verifier:
 
 
 def _toy(name: str) -> Verifier:
-    from rewriter.tasks import VERIFY  # lazily: the task suites name verifiers from this module
+    from rewriter.suites import VERIFY  # lazily: the task suites name verifiers from this module
 
     return FunctionVerifier(name, VERIFY[name])
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import redis
 
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.store import Store
 from rewriter.settings import Settings, WorkerSettings
-from rewriter.storage import Storage
-from rewriter.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 # Fast supervision for tests: a dead worker's job is noticed within ~1.5 s instead of ~45 s.
@@ -97,8 +97,8 @@ def store(settings: Settings) -> Store:
 
 
 @pytest.fixture
-def storage(settings: Settings) -> Storage:
-    return Storage(settings.artifacts_url)
+def artifacts(settings: Settings) -> Artifacts:
+    return Artifacts(settings.artifacts_url)
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
 
 def downstream_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """Toy downstream training rows (expert answers in prose, with their gold answers)."""
-    from rewriter.tasks import get_suite
+    from rewriter.suites import get_suite
 
     examples = get_suite("downstream").examples("train", n, seed=seed)
     return [

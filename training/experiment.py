@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field
 
 from rewriter import pipeline
 from rewriter.backbones import resolve_model
-from rewriter.backends.hf import HFEngine
+from rewriter.engines.hf import HFEngine
 from rewriter.evaluation import SuiteResult, compare, evaluate
 from rewriter.specs import StrategySpec
-from rewriter.tasks import RETENTION_SUITES, get_suite
+from rewriter.suites import RETENTION_SUITES, get_suite
 from training.grpo import GRPOSpec, train_grpo
 from training.sft import SFTSpec, Snapshot, TrainingHooks, train_sft
 

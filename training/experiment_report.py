@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rewriter.tasks import RETENTION_SUITES
+from rewriter.suites import RETENTION_SUITES
 
 if TYPE_CHECKING:
     from training.experiment import ArmResult, ExperimentConfig

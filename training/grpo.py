@@ -8,7 +8,7 @@ the reference, so no second model is loaded).
 - ``mode="rewriter"`` (Patch): prompt = ``REWRITE_TEMPLATE`` of (x, y*); reward = :func:`rewriter.reward.group_rewards`
   over each row's group of completions: the verifier's gate × (1 + λ_dist·r_dist + λ_div·r_div), with the NLL of each
   feasible completion under the FROZEN base model and the QA prompt, and diversity from the base's embeddings (a
-  separate :class:`~rewriter.backends.hf.HFEngine` on the base directory, never the policy).
+  separate :class:`~rewriter.engines.hf.HFEngine` on the base directory, never the policy).
 - ``mode="task"`` (the "RL forgets less" reference arm): prompt = the QA prompt of x; reward = the gate (0/1).
 
 Warm start (rewriter mode, ``spec.warm_start``): a rewrite output of the same rows (e.g. guided_resolve's); one epoch
@@ -47,7 +47,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from rewriter import prompts
 from rewriter.backbones import model_settings, resolve_model
-from rewriter.backends.hf import HFEngine
+from rewriter.engines.hf import HFEngine
 from rewriter.records import Provenance, Row
 from rewriter.reward import LAMBDA_DIST, LAMBDA_DIV, group_rewards
 from rewriter.verifiers import Verifier, get_verifier

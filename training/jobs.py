@@ -15,14 +15,14 @@ import shutil
 import sys
 from typing import Any
 
-from rewriter import files
 from rewriter.errors import RewriterError
 from rewriter.ids import Prefix, now
 from rewriter.jobs import FineTuneJobSpec
-from rewriter.models import Registry
+from rewriter.service import files
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.models import Registry
+from rewriter.service.store import Store
 from rewriter.settings import get_settings
-from rewriter.storage import Storage
-from rewriter.store import Store
 
 RESULT_PURPOSE = "fine-tune-results"
 
@@ -43,13 +43,13 @@ def numeric(metrics: dict[str, Any]) -> dict[str, float]:
 def main(job_id: str) -> int:
     settings = get_settings()
     store = Store.from_url(settings.redis_url)
-    storage = Storage(settings.artifacts_url)
-    registry = Registry(store, storage, settings.base_models)
+    artifacts = Artifacts(settings.artifacts_url)
+    registry = Registry(store, artifacts, settings.base_models)
     job = store.get_job(job_id, team=None)
     spec = FineTuneJobSpec.model_validate(job.spec)
     work = settings.data_dir / "work" / job_id
     data = work / "train.jsonl"
-    files.fetch(store, storage, job.team, spec.training_file, data)
+    files.fetch(store, artifacts, job.team, spec.training_file, data)
     parent = registry.get(job.team, spec.model)
     model_dir = registry.local_dir(parent, settings.data_dir / "models")
     out = work / "model"
@@ -81,7 +81,7 @@ def main(job_id: str) -> int:
         assert spec.grpo is not None
         grpo_args = dict(spec.grpo)
         if (warm_file := grpo_args.pop("warm_start_file", None)) is not None:
-            files.fetch(store, storage, job.team, warm_file, work / "warm_start.jsonl")
+            files.fetch(store, artifacts, job.team, warm_file, work / "warm_start.jsonl")
             grpo_args["warm_start"] = str(work / "warm_start.jsonl")
         grpo = train_grpo(data, model_dir, out, GRPOSpec(**grpo_args), hooks)
         stopped, kind, metrics = grpo.stopped, "adapter", grpo.metrics
@@ -101,7 +101,7 @@ def main(job_id: str) -> int:
     )
     results = files.publish(
         store,
-        storage,
+        artifacts,
         job.team,
         out / "training.json",
         f"outputs/{job.team}/{job_id}/training.json",

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
-from rewriter.tasks import SUITES, toy
+from rewriter.suites import SUITES, toy
 from training.toy_backbone import build_config, build_tokenizer
 
 # Mixture weights per example (not per token). Prose documents teach the expert register's words without making

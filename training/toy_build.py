@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rewriter.backends.base import mean_nll
-from rewriter.backends.hf import HFEngine
+from rewriter.engines.base import mean_nll
+from rewriter.engines.hf import HFEngine
 from rewriter.evaluation import evaluate
-from rewriter.tasks import SUITES, get_suite
+from rewriter.suites import SUITES, get_suite
 from training.pretrain import PretrainConfig, pretrain
 
 CARD_FILE = "scorecard.json"

@@ -12,15 +12,15 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from rewriter.backends import load_engine
+from rewriter.engines import load_engine
 from rewriter.errors import RewriterError
 from rewriter.evaluation import SuiteResult, compare, evaluate
 from rewriter.jobs import EvalRunSpec
-from rewriter.models import Registry
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.models import Registry
+from rewriter.service.store import Store
 from rewriter.settings import get_settings
-from rewriter.storage import Storage
-from rewriter.store import Store
-from rewriter.tasks import SUITES
+from rewriter.suites import SUITES
 
 
 def scores(results: dict[str, SuiteResult]) -> dict[str, dict[str, Any]]:
@@ -30,7 +30,7 @@ def scores(results: dict[str, SuiteResult]) -> dict[str, dict[str, Any]]:
 def main(job_id: str) -> int:
     settings = get_settings()
     store = Store.from_url(settings.redis_url)
-    registry = Registry(store, Storage(settings.artifacts_url), settings.base_models)
+    registry = Registry(store, Artifacts(settings.artifacts_url), settings.base_models)
     job = store.get_job(job_id, team=None)
     spec = EvalRunSpec.model_validate(job.spec)
     cache = settings.data_dir / "models"

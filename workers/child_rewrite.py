@@ -17,14 +17,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rewriter import files, pipeline, reports
-from rewriter.backends import load_engine
+from rewriter import pipeline, reports
+from rewriter.engines import load_engine
 from rewriter.errors import RewriterError
 from rewriter.jobs import RewriteJobSpec
-from rewriter.models import Registry
+from rewriter.service import files
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.models import Registry
+from rewriter.service.store import Store
 from rewriter.settings import get_settings
-from rewriter.storage import Storage
-from rewriter.store import Store
 
 OUTPUT_PURPOSE = "rewrite-output"
 ERROR_PURPOSE = "rewrite-error"
@@ -61,14 +62,14 @@ class RowTally:
 def main(job_id: str) -> int:
     settings = get_settings()
     store = Store.from_url(settings.redis_url)
-    storage = Storage(settings.artifacts_url)
-    registry = Registry(store, storage, settings.base_models)
+    artifacts = Artifacts(settings.artifacts_url)
+    registry = Registry(store, artifacts, settings.base_models)
     job = store.get_job(job_id, team=None)
     spec = RewriteJobSpec.model_validate(job.spec)
     work = settings.data_dir / "work" / job_id
     cache = settings.data_dir / "models"
 
-    source = files.fetch(store, storage, job.team, spec.input_file_id, work / "input.jsonl")
+    source = files.fetch(store, artifacts, job.team, spec.input_file_id, work / "input.jsonl")
     model_dir, _ = registry.engine_paths(job.team, spec.model, None, cache)
     strategy = spec.strategy
     if spec.adapter is not None:  # the spec names the adapter by model id; the engine needs its directory
@@ -120,7 +121,7 @@ def main(job_id: str) -> int:
         store.add_event(job_id, f"Cancelled: keeping the {result.report['rows']} rows rewritten so far.")
     else:
         store.transition(job_id, ["in_progress"], "finalizing", attempt=job.attempts)
-    outputs = publish(store, storage, job.team, job_id, result, spec.output_schema or source.schema)
+    outputs = publish(store, artifacts, job.team, job_id, result, spec.output_schema or source.schema)
     report = result.report
     counts = {
         "total": result.rows_total,
@@ -158,7 +159,7 @@ def main(job_id: str) -> int:
 
 
 def publish(
-    store: Store, storage: Storage, team: str, job_id: str, result: pipeline.RunResult, schema: str
+    store: Store, artifacts: Artifacts, team: str, job_id: str, result: pipeline.RunResult, schema: str
 ) -> dict[str, str | None]:
     """Register the output, the dropped rows (when any) and the report as files of the team. A rerun after a
     crash reuses the files a previous attempt registered (their ids are in the job's result)."""
@@ -183,7 +184,7 @@ def publish(
         name = f"{job_id}-{local.name}"
         record = files.publish(
             store,
-            storage,
+            artifacts,
             team,
             local,
             f"{folder}/{local.name}",

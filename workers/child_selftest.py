@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
+from rewriter.service.store import Store
 from rewriter.settings import get_settings
-from rewriter.store import Store
 
 
 def main(job_id: str) -> int:

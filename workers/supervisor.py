@@ -28,7 +28,7 @@ from typing import IO
 import redis
 
 from rewriter.errors import NotFound
-from rewriter.store import Store
+from rewriter.service.store import Store
 
 log = logging.getLogger(__name__)
 

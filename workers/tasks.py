@@ -14,8 +14,8 @@ from celery import Celery
 
 from rewriter.errors import NotFound
 from rewriter.jobs import RUN_JOB, SWEEP, RunJob
+from rewriter.service.store import JobRecord, Store
 from rewriter.settings import Settings, get_settings
-from rewriter.store import JobRecord, Store
 from workers.celery_app import app
 from workers.supervisor import supervise
 

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import SettingsDep, StorageDep, StoreDep, TeamDep
 from app.multipart import MultipartReader
-from rewriter import files
 from rewriter.errors import InvalidRequest, PayloadTooLarge
-from rewriter.store import FileRecord
+from rewriter.service import files
+from rewriter.service.store import FileRecord
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -89,7 +89,7 @@ _UPLOAD_BODY = {
 
 @router.post("", openapi_extra=_UPLOAD_BODY, response_model=FileObject)
 async def create_file(
-    request: Request, store: StoreDep, storage: StorageDep, team: TeamDep, settings: SettingsDep
+    request: Request, store: StoreDep, artifacts: StorageDep, team: TeamDep, settings: SettingsDep
 ) -> dict[str, object]:
     """Upload a dataset. The body is parsed as it arrives and the file streamed into storage while it is
     validated: memory stays flat and an oversized upload is refused as soon as it passes the limit."""
@@ -132,7 +132,7 @@ async def create_file(
     record = await anyio.to_thread.run_sync(
         lambda: files.store_upload(
             store,
-            storage,
+            artifacts,
             team,
             filename,
             fields.get("purpose", purpose),
@@ -170,8 +170,8 @@ def get_file(file_id: str, store: StoreDep, team: TeamDep) -> dict[str, object]:
 
 
 @router.get("/{file_id}/content", response_class=StreamingResponse)
-def download_file(file_id: str, store: StoreDep, storage: StorageDep, team: TeamDep) -> StreamingResponse:
-    record, content = files.open_content(store, storage, team, file_id)
+def download_file(file_id: str, store: StoreDep, artifacts: StorageDep, team: TeamDep) -> StreamingResponse:
+    record, content = files.open_content(store, artifacts, team, file_id)
     headers = {
         "Content-Length": str(record.bytes),
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(record.filename)}",
@@ -180,6 +180,6 @@ def download_file(file_id: str, store: StoreDep, storage: StorageDep, team: Team
 
 
 @router.delete("/{file_id}", response_model=FileDeleted)
-def delete_file(file_id: str, store: StoreDep, storage: StorageDep, team: TeamDep) -> dict[str, object]:
-    record = files.delete_file(store, storage, team, file_id)
+def delete_file(file_id: str, store: StoreDep, artifacts: StorageDep, team: TeamDep) -> dict[str, object]:
+    record = files.delete_file(store, artifacts, team, file_id)
     return {"id": record.id, "object": "file", "deleted": True}

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
 from rewriter.jobs import FineTuneJobSpec, FineTuningJobRequest
-from rewriter.store import JobRecord
+from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
 KIND = "fine_tune"

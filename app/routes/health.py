@@ -19,10 +19,10 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(store: StoreDep, storage: StorageDep) -> dict[str, str]:
+def readyz(store: StoreDep, artifacts: StorageDep) -> dict[str, str]:
     """Redis answers a ping and storage takes a write; 503 with the error envelope otherwise."""
     store.ping()
-    storage.check()
+    artifacts.check()
     return {"status": "ready"}
 
 

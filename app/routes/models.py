@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.deps import ModelsDep, TeamDep
-from rewriter.models import Model
+from rewriter.service.models import Model
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

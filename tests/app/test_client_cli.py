@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from cli.service import LocalService
 from rewriter.client import APIError, Client, RewriteJob
+from rewriter.service.store import Store
 from rewriter.settings import Settings, get_settings
-from rewriter.store import Store
 from tests.conftest import WAIT_SCALE, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from rewriter.backbones import TOY_DIR
-from rewriter.models import Registry
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.models import Registry
 from rewriter.settings import Settings
-from rewriter.storage import Storage
 from tests.conftest import Api, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def test_another_teams_ids_answer_404_everywhere(settings: Settings) -> None:
         rewrite = owner.create("/v1/rewrite_jobs", {"input_file_id": file["id"], "verifier": "toy-number"})
         tune = owner.create("/v1/fine_tuning/jobs", {"model": "toy", "training_file": file["id"]})
         evaluation = owner.create("/v1/eval_runs", {"model": "toy", "suites": ["add"], "n": 5})
-        registry = Registry(owner.store, Storage(settings.artifacts_url))
+        registry = Registry(owner.store, Artifacts(settings.artifacts_url))
         toy = registry.get(owner.team, "toy")
         model = registry.register(
             owner.team,

@@ -1,4 +1,4 @@
-"""/v1/files through a real HTTP client against the app, with a real Redis and local storage."""
+"""/v1/files through a real HTTP client against the app, with a real Redis and local artifacts."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from cli.keys import create_key
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.store import Store
 from rewriter.settings import ApiSettings, Settings
-from rewriter.storage import Storage
-from rewriter.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def upload(
     )
 
 
-def test_upload_list_get_download_delete(client: TestClient, storage: Storage) -> None:
+def test_upload_list_get_download_delete(client: TestClient, artifacts: Artifacts) -> None:
     created = upload(client, QA)
     assert created.status_code == 200, created.text
     file = created.json()
@@ -80,7 +80,7 @@ def test_upload_list_get_download_delete(client: TestClient, storage: Storage) -
     assert deleted.json() == {"id": file["id"], "object": "file", "deleted": True}
     assert_envelope(client.get(f"/v1/files/{file['id']}"), 404, "file_id")
     assert client.get("/v1/files").json()["data"] == []
-    assert not storage.fs.find(f"{storage.root}/files"), "the artifact is gone too"
+    assert not artifacts.fs.find(f"{artifacts.root}/files"), "the artifact is gone too"
 
 
 def test_list_pages_with_after_and_limit(client: TestClient) -> None:
@@ -113,7 +113,9 @@ def test_auth_is_required(client: TestClient) -> None:
     assert_envelope(client.get("/v1/files", headers={"Authorization": "Basic abc"}), 401)
 
 
-def test_malformed_upload_names_the_lines_and_records_nothing(client: TestClient, storage: Storage) -> None:
+def test_malformed_upload_names_the_lines_and_records_nothing(
+    client: TestClient, artifacts: Artifacts
+) -> None:
     bad = QA + b'{"question": "x"}\n' + b"not json at all\n" + jsonl([{"question": "y", "answer": ""}])
     error = assert_envelope(upload(client, bad), 400, "file")
     assert error["code"] == "invalid_file"
@@ -121,7 +123,9 @@ def test_malformed_upload_names_the_lines_and_records_nothing(client: TestClient
     assert "line 52" in str(error["message"]) and "JSON" in str(error["message"])
     assert "line 53" in str(error["message"])
     assert client.get("/v1/files").json()["data"] == []
-    assert not storage.fs.exists(f"{storage.root}/files") or not storage.fs.find(f"{storage.root}/files")
+    assert not artifacts.fs.exists(f"{artifacts.root}/files") or not artifacts.fs.find(
+        f"{artifacts.root}/files"
+    )
     assert_envelope(upload(client, b""), 400, "file")
 
 
@@ -149,7 +153,7 @@ def test_purpose_is_checked_and_may_follow_the_file(client: TestClient) -> None:
 
 def test_oversize_upload_answers_413_and_leaves_no_artifact(settings: Settings, store: Store) -> None:
     small = settings.model_copy(update={"api": ApiSettings(max_upload_bytes=1000, max_listed_problems=5)})
-    storage = Storage(small.artifacts_url)
+    artifacts = Artifacts(small.artifacts_url)
     with TestClient(create_app(small), raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {store.create_key('acme')}"
         declared = upload(client, QA * 100)  # Content-Length alone already tells it is too big
@@ -167,7 +171,7 @@ def test_oversize_upload_answers_413_and_leaves_no_artifact(settings: Settings, 
         )
         assert_envelope(chunked, 413, "file")
         assert client.get("/v1/files").json()["data"] == []
-        assert not storage.fs.exists(storage.root) or storage.fs.find(storage.root) == []
+        assert not artifacts.fs.exists(artifacts.root) or artifacts.fs.find(artifacts.root) == []
         fits = jsonl([{"prompt": "p", "completion": "c"}] * 10)
         assert upload(client, fits).status_code == 200
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import openai
 import pytest
 
+from rewriter.service.store import Store
 from rewriter.settings import Settings
-from rewriter.store import Store
 from tests.conftest import WAIT_SCALE, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rewriter import pipeline
-from rewriter.backends import load_engine
+from rewriter.engines import load_engine
 from rewriter.specs import StrategySpec
 from tests.conftest import Api, downstream_rows, jsonl_bytes
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rewriter.service.store import Store
 from rewriter.settings import Settings
-from rewriter.store import Store
 from tests.conftest import REPO, free_port, wait_for
 
 pytestmark = pytest.mark.integration

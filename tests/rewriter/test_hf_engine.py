@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from rewriter.backends import load_engine
-from rewriter.backends.hf import HFEngine
-from rewriter.tasks import get_suite
+from rewriter.engines import load_engine
+from rewriter.engines.hf import HFEngine
+from rewriter.suites import get_suite
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from rewriter import pipeline
-from rewriter.backends import load_engine
+from rewriter.engines import load_engine
 from rewriter.specs import StrategySpec
-from rewriter.tasks import get_suite
+from rewriter.suites import get_suite
 
 PROVENANCES = {"self", "guided", "rewritten", "expert_fallback", "original"}
 

@@ -15,8 +15,8 @@ pytestmark = [
 def engines():
     pytest.importorskip("vllm", reason="install the gpu extra: pip install '.[gpu]'")
     from rewriter.backbones import resolve_model
-    from rewriter.backends.hf import HFEngine
-    from rewriter.backends.vllm import VLLMEngine
+    from rewriter.engines.hf import HFEngine
+    from rewriter.engines.vllm import VLLMEngine
 
     path = resolve_model("toy")
     return HFEngine(path, device="cuda", dtype=torch.float32), VLLMEngine(path, gpu_memory_utilization=0.3)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rewriter.tasks import RETENTION_SUITES
+from rewriter.suites import RETENTION_SUITES
 from training.experiment import ArmResult, ExperimentConfig
 from training.experiment_report import summarize, to_markdown, write
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from rewriter.backbones import resolve_model
-from rewriter.backends.hf import HFEngine
+from rewriter.engines.hf import HFEngine
 from rewriter.formats import output_record
 from rewriter.prompts import QA_TEMPLATE, REWRITE_TEMPLATE
 from rewriter.records import Row
-from rewriter.tasks import get_suite
+from rewriter.suites import get_suite
 from rewriter.verifiers import get_verifier
 from training.grpo import GRPOSpec, RewriteReward, check_groups, groups, train_grpo
 from training.sft import Snapshot, TrainingHooks

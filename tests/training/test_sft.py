@@ -18,10 +18,10 @@ from transformers import LlamaForCausalLM
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from rewriter.backbones import resolve_model
-from rewriter.backends.hf import HFEngine
+from rewriter.engines.hf import HFEngine
 from rewriter.formats import read_rows, write_jsonl
 from rewriter.records import Row
-from rewriter.tasks import get_suite
+from rewriter.suites import get_suite
 from training.sft import (
     BehaviorCollator,
     SFTSpec,

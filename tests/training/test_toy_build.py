@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rewriter.backbones import TOY_DIR
-from rewriter.tasks import BASE_SKILLS
+from rewriter.suites import BASE_SKILLS
 
 CARD = json.loads((TOY_DIR / "scorecard.json").read_text())
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from rewriter.service.store import Store
 from rewriter.settings import Settings
-from rewriter.store import Store
 from tests.conftest import wait_for
 from workers.supervisor import supervise
 

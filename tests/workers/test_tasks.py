@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from rewriter.service.store import JobRecord, Store
 from rewriter.settings import Settings
-from rewriter.store import JobRecord, Store
 from tests.conftest import start_worker, stop_worker, wait_for, worker_environment
 from tests.workers.test_supervisor import alive
 from workers.celery_app import create_celery

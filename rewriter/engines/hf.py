@@ -25,7 +25,7 @@ from transformers import (
 )
 
 from rewriter import prompts as templates
-from rewriter.backends.base import Conditioning, Generation, encode_prompts, render_prompts
+from rewriter.engines.base import Conditioning, Generation, encode_prompts, render_prompts
 
 # Padded tokens per forward pass. 16k keeps the toy's logits ([B, T, V] fp32) under ~10 MB while filling 2 cores.
 GENERATE_TOKEN_BUDGET = 16_384

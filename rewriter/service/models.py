@@ -16,8 +16,8 @@ from typing import Any, Literal
 from rewriter.backbones import BUILTIN
 from rewriter.errors import NotFound
 from rewriter.ids import now
-from rewriter.storage import Storage
-from rewriter.store import ModelRecord, Store
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.store import ModelRecord, Store
 
 SYSTEM_OWNER = "system"
 JOB_SUFFIX_CHARS = 8  # of the job id's 24 random characters: 47 bits, unique in practice (checked on record)
@@ -61,10 +61,10 @@ def model_id(base: str, team_name: str, job_id: str, suffix: str | None = None) 
 
 class Registry:
     def __init__(
-        self, store: Store, storage: Storage, base_models: Mapping[str, Path | str] | None = None
+        self, store: Store, artifacts: Artifacts, base_models: Mapping[str, Path | str] | None = None
     ) -> None:
         self.store = store
-        self.storage = storage
+        self.artifacts = artifacts
         self.bases: dict[str, Path] = {**BUILTIN, **{k: Path(v) for k, v in (base_models or {}).items()}}
 
     def list(self, team: str) -> list[Model]:
@@ -96,7 +96,7 @@ class Registry:
     ) -> Model:
         """Copy a trained model's directory into storage and record it (idempotent for a job that reruns)."""
         path = f"models/{team}/{job_id}"
-        self.storage.put_dir(directory, path)
+        self.artifacts.put_dir(directory, path)
         record = ModelRecord(
             id=model_id(parent.base, self.store.team_name(team), job_id, suffix),
             team=team,
@@ -116,11 +116,11 @@ class Registry:
         if model.directory is not None:
             return model.directory
         assert model.record is not None
-        local = self.storage.local_path(model.record.path)
+        local = self.artifacts.local_path(model.record.path)
         return (
             local
             if local is not None
-            else self.storage.get_dir(model.record.path, cache / model.record.job_id)
+            else self.artifacts.get_dir(model.record.path, cache / model.record.job_id)
         )
 
     def engine_paths(self, team: str, model: str, adapter: str | None, cache: Path) -> tuple[str, str | None]:

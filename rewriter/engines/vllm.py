@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rewriter import prompts as templates
-from rewriter.backends.base import Conditioning, Generation, encode_prompts, render_prompts
+from rewriter.engines.base import Conditioning, Generation, encode_prompts, render_prompts
 
 MAX_LORA_RANK = 64
 
@@ -140,7 +140,7 @@ class VLLMEngine:
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if self._embedder is None:
-            from rewriter.backends.hf import HFEngine
+            from rewriter.engines.hf import HFEngine
 
             self._embedder = HFEngine(self.model_path, device="cuda", qa_template=self.qa_template)
         return list(self._embedder.embed(texts))

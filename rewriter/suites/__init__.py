@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rewriter.records import Verdict
-from rewriter.tasks import answers, toy
-from rewriter.tasks.toy import Example, Split
+from rewriter.suites import answers, toy
+from rewriter.suites.toy import Example, Split
 
 Kind = Literal["base", "reference", "downstream"]
 

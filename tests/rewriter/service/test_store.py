@@ -9,7 +9,7 @@ import pytest
 
 from rewriter.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from rewriter.ids import Prefix, has_prefix, new_id, now
-from rewriter.store import FileRecord, ModelRecord, Store
+from rewriter.service.store import FileRecord, ModelRecord, Store
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from rewriter.errors import InvalidRequest, PayloadTooLarge
 from rewriter.formats import DataFileError, validate_stream
 from rewriter.ids import Prefix, new_id, now
-from rewriter.storage import Storage
-from rewriter.store import FileRecord, Order, Page, Store
+from rewriter.service.artifacts import Artifacts
+from rewriter.service.store import FileRecord, Order, Page, Store
 
 # What a user may upload a file for. Files the service writes (job outputs, reports) get their own purposes
 # through `record_file`.
@@ -26,7 +26,7 @@ MAX_FILENAME = 255
 
 def store_upload(
     store: Store,
-    storage: Storage,
+    artifacts: Artifacts,
     team: str,
     filename: str,
     purpose: str | Callable[[], str],
@@ -35,7 +35,7 @@ def store_upload(
     max_bytes: int,
     max_problems: int = 20,
 ) -> FileRecord:
-    """Stream ``chunks`` into storage, validate them as a dataset, and record the file.
+    """Stream ``chunks`` into artifacts, validate them as a dataset, and record the file.
 
     ``purpose`` may be a callable, resolved after the last chunk: a multipart body may carry the purpose field
     after the file. Raises PayloadTooLarge past ``max_bytes``, DataFileError when lines are not a dataset (with
@@ -64,7 +64,7 @@ def store_upload(
             sink(chunk)
             yield chunk
 
-    with storage.open_write(path) as out:
+    with artifacts.open_write(path) as out:
         fed = counted(out.write)
         try:
             summary = validate_stream(fed, max_problems=max_problems)
@@ -99,14 +99,14 @@ def store_upload(
     try:
         store.add_file(record)
     except BaseException:
-        storage.delete(path)
+        artifacts.delete(path)
         raise
     return record
 
 
 def record_file(
     store: Store,
-    storage: Storage,
+    artifacts: Artifacts,
     team: str,
     path: str,
     *,
@@ -118,7 +118,7 @@ def record_file(
     """Record an artifact the service wrote itself (a job's output) as a file the team can download."""
     digest = hashlib.sha256()
     size = 0
-    for chunk in storage.iter_chunks(path):
+    for chunk in artifacts.iter_chunks(path):
         digest.update(chunk)
         size += len(chunk)
     record = FileRecord(
@@ -139,7 +139,7 @@ def record_file(
 
 def publish(
     store: Store,
-    storage: Storage,
+    artifacts: Artifacts,
     team: str,
     local: Path,
     path: str,
@@ -150,20 +150,20 @@ def publish(
     rows: int,
 ) -> FileRecord:
     """Copy a file a job wrote on local disk into storage at ``path`` and record it as a file of the team."""
-    storage.put_file(local, path)
+    artifacts.put_file(local, path)
     return record_file(
-        store, storage, team, path, filename=filename, purpose=purpose, schema=schema, rows=rows
+        store, artifacts, team, path, filename=filename, purpose=purpose, schema=schema, rows=rows
     )
 
 
-def fetch(store: Store, storage: Storage, team: str, file_id: str, dest: Path) -> FileRecord:
+def fetch(store: Store, artifacts: Artifacts, team: str, file_id: str, dest: Path) -> FileRecord:
     """A local copy of the team's file at ``dest``, made once (atomically): a rerun of a job finds it there."""
     record = store.get_file(file_id, team=team)
     if not dest.exists() or dest.stat().st_size != record.bytes:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.part")
         with partial.open("wb") as out:
-            for chunk in storage.iter_chunks(record.path):
+            for chunk in artifacts.iter_chunks(record.path):
                 out.write(chunk)
         os.replace(partial, dest)
     return record
@@ -185,19 +185,19 @@ def get_file(store: Store, team: str, file_id: str) -> FileRecord:
     return store.get_file(file_id, team=team)
 
 
-def delete_file(store: Store, storage: Storage, team: str, file_id: str) -> FileRecord:
+def delete_file(store: Store, artifacts: Artifacts, team: str, file_id: str) -> FileRecord:
     """Forget the file, then remove its artifact (a crash in between leaves an orphan, never a dangling id)."""
     record = store.delete_file(file_id, team=team)
-    storage.delete(record.path)
+    artifacts.delete(record.path)
     return record
 
 
 def open_content(
-    store: Store, storage: Storage, team: str, file_id: str
+    store: Store, artifacts: Artifacts, team: str, file_id: str
 ) -> tuple[FileRecord, Iterator[bytes]]:
     """The file's record and an iterator over its bytes; NotFound is raised here, before any byte is sent."""
     record = store.get_file(file_id, team=team)
-    return record, storage.iter_chunks(record.path)
+    return record, artifacts.iter_chunks(record.path)
 
 
 def _clean_filename(filename: str) -> str:

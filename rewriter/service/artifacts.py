@@ -1,6 +1,6 @@
 """Artifacts (uploaded files, outputs, adapters, reports) through fsspec: a local folder or any fsspec URL.
 
-Paths given to :class:`Storage` are relative (``files/team-x/file-y.jsonl``); the root comes from the URL, so the
+Paths given to :class:`Artifacts` are relative (``files/team-x/file-y.jsonl``); the root comes from the URL, so the
 same code runs against ``/srv/rewriter/artifacts`` and ``s3://bucket/prefix``.
 """
 
@@ -23,7 +23,7 @@ from rewriter.errors import Unavailable
 CHUNK_BYTES = 1 << 20
 
 
-class Storage:
+class Artifacts:
     def __init__(self, url: str) -> None:
         self.url = url
         fs, root = fsspec.core.url_to_fs(url)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rewriter import prompts
-from rewriter.tasks import styles
+from rewriter.suites import styles
 
 Split = Literal["train", "test"]
 TEST_MODULUS = 5  # one problem in five is reserved for tests

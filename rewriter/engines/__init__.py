@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from rewriter.backbones import model_settings, resolve_model
-from rewriter.backends.base import Conditioning, Engine, Generation, mean_nll
+from rewriter.engines.base import Conditioning, Engine, Generation, mean_nll
 from rewriter.prompts import QA_TEMPLATE
 
 ENGINES = ("hf", "vllm")
@@ -20,11 +20,11 @@ def load_engine(model: str = "toy", engine: str = "hf", device: str = "auto") ->
     path = resolve_model(model)
     qa_template = model_settings(path).get("qa_template", QA_TEMPLATE)
     if engine == "hf":
-        from rewriter.backends.hf import HFEngine
+        from rewriter.engines.hf import HFEngine
 
         return HFEngine(path, device=device, qa_template=qa_template)
     if engine == "vllm":
-        from rewriter.backends.vllm import VLLMEngine
+        from rewriter.engines.vllm import VLLMEngine
 
         return VLLMEngine(path, qa_template=qa_template)
     raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")

@@ -59,7 +59,7 @@ class FileRecord:
     schema: str
     rows: int
     sha256: str
-    path: str  # where the artifact lives in Storage
+    path: str  # where the artifact lives in Artifacts
     status: str = "processed"
 
 
@@ -73,7 +73,7 @@ class ModelRecord:
     kind: str  # model | adapter
     parent: str  # the model it was trained from (a base model or another trained model)
     base: str  # the base model at the root of its lineage
-    path: str  # its directory in Storage
+    path: str  # its directory in Artifacts
     job_id: str
     training_file: str
     method: str
