@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from rewriter.errors import Unauthorized
-from rewriter.jobs import JobService
 from rewriter.service.artifacts import Artifacts
+from rewriter.service.job_service import JobService
 from rewriter.service.models import Registry
 from rewriter.service.store import Store
 from rewriter.settings import Settings

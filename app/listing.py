@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from rewriter.jobs import EVENT_PREFIX
+from rewriter.jobs.kinds import EVENT_PREFIX
 from rewriter.service.store import Event, Page
 
 T = TypeVar("T")

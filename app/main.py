@@ -12,8 +12,8 @@ from app.metrics import Metrics, MetricsMiddleware
 from app.queue import Enqueuer
 from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs
 from rewriter import __version__
-from rewriter.jobs import JobService
 from rewriter.service.artifacts import Artifacts
+from rewriter.service.job_service import JobService
 from rewriter.service.models import Registry
 from rewriter.service.store import Store
 from rewriter.settings import Settings, get_settings

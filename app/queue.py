@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from rewriter.jobs import RUN_JOB, RunJob
+from rewriter.jobs.kinds import RUN_JOB, RunJob
 from rewriter.service.store import JobRecord
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from rewriter.errors import RewriterError
 from rewriter.ids import Prefix, now
-from rewriter.jobs import FineTuneJobSpec
+from rewriter.jobs.fine_tune import FineTuneJobSpec
 from rewriter.service import files
 from rewriter.service.artifacts import Artifacts
 from rewriter.service.models import Registry

@@ -13,7 +13,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from rewriter.jobs import QUEUES, RUN_JOB, SWEEP
+from rewriter.jobs.kinds import QUEUES, RUN_JOB, SWEEP
 from rewriter.settings import Settings, get_settings
 
 __all__ = ["QUEUES", "RUN_JOB", "SWEEP", "app", "create_celery"]

@@ -15,7 +15,7 @@ from typing import Any
 from rewriter.engines import load_engine
 from rewriter.errors import RewriterError
 from rewriter.evaluation import SuiteResult, compare, evaluate
-from rewriter.jobs import EvalRunSpec
+from rewriter.jobs.eval_run import EvalRunSpec
 from rewriter.service.artifacts import Artifacts
 from rewriter.service.models import Registry
 from rewriter.service.store import Store

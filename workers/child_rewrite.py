@@ -20,7 +20,7 @@ from typing import Any
 from rewriter import pipeline, reports
 from rewriter.engines import load_engine
 from rewriter.errors import RewriterError
-from rewriter.jobs import RewriteJobSpec
+from rewriter.jobs.rewrite import RewriteJobSpec
 from rewriter.service import files
 from rewriter.service.artifacts import Artifacts
 from rewriter.service.models import Registry

@@ -1,7 +1,7 @@
 """Celery tasks: thin, idempotent, carrying only ids. Heavy work runs in a child process (``supervisor``).
 
 A new job kind plugs in with one line in ``CHILD_MODULES`` (kind → module run as ``python -m <module> <job_id>``)
-plus its lifecycle in ``rewriter.jobs.JOB_KINDS``. Modules are named, never imported here: workers never import
+plus its lifecycle in ``rewriter.jobs.kinds.JOB_KINDS``. Modules are named, never imported here: workers never import
 ``training``.
 """
 
@@ -13,7 +13,7 @@ from functools import lru_cache
 from celery import Celery
 
 from rewriter.errors import NotFound
-from rewriter.jobs import RUN_JOB, SWEEP, RunJob
+from rewriter.jobs.kinds import RUN_JOB, SWEEP, RunJob
 from rewriter.service.store import JobRecord, Store
 from rewriter.settings import Settings, get_settings
 from workers.celery_app import app

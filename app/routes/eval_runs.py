@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
-from rewriter.jobs import EvalRunRequest, EvalRunSpec
+from rewriter.jobs.eval_run import EvalRunRequest, EvalRunSpec
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/eval_runs", tags=["eval_runs"])

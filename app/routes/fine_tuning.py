@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
-from rewriter.jobs import FineTuneJobSpec, FineTuningJobRequest
+from rewriter.jobs.fine_tune import FineTuneJobSpec, FineTuningJobRequest
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])

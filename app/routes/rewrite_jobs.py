@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
-from rewriter.jobs import RewriteJobRequest, RewriteJobSpec
+from rewriter.jobs.rewrite import RewriteJobRequest, RewriteJobSpec
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/rewrite_jobs", tags=["rewrite_jobs"])

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rewriter import jobs
+from rewriter.jobs import fine_tune as jobs
 from tests.conftest import Api, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration

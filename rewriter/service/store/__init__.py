@@ -1,0 +1,42 @@
+"""Metadata in Redis: files, jobs, per-job event streams, cancel flags, heartbeats and API keys.
+
+Layout (every key under ``rw:``):
+- ``rw:file:{id}`` / ``rw:job:{id}`` — hashes, one per resource; JSON for structured fields.
+- ``rw:team:{team}:files[:{purpose}]`` / ``rw:team:{team}:jobs:{kind}`` — sorted sets scored by creation time:
+  the cursor lists (``after`` = the last id seen).
+- ``rw:job:{id}:events`` — a Redis Stream; its entry ids are the event cursors.
+- ``rw:heartbeats`` — sorted set job id → last heartbeat (unix seconds) of the jobs a supervisor owns.
+- ``rw:jobcounts`` — hash ``kind:status`` → count, kept exact by the same atomic scripts that move statuses.
+- ``rw:apikey:{sha256}``, ``rw:team:{id}``, ``rw:teamname:{name}`` — API keys and teams.
+- ``rw:model:{id}`` / ``rw:team:{team}:models`` — trained models and adapters (base models are not stored).
+
+One module per resource, each a mixin of ``Store``: ``teams``, ``files``, ``models``, ``jobs`` (the state machine,
+on the Lua scripts of ``transitions``), ``events``; ``records`` holds what they return and ``codec`` how it is
+written. Job kinds and their lifecycles live below the store, in ``rewriter.jobs.kinds``.
+"""
+
+from __future__ import annotations
+
+from rewriter.service.store.base import MAX_PAGE
+from rewriter.service.store.events import MAX_EVENTS, Events
+from rewriter.service.store.files import Files
+from rewriter.service.store.jobs import Jobs
+from rewriter.service.store.models import Models
+from rewriter.service.store.records import Event, FileRecord, JobRecord, ModelRecord, Order, Page
+from rewriter.service.store.teams import Teams
+
+__all__ = [
+    "MAX_EVENTS",
+    "MAX_PAGE",
+    "Event",
+    "FileRecord",
+    "JobRecord",
+    "ModelRecord",
+    "Order",
+    "Page",
+    "Store",
+]
+
+
+class Store(Teams, Files, Models, Jobs, Events):
+    """All Redis access of the service. Cheap to build; share one per process."""

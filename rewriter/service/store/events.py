@@ -1,0 +1,70 @@
+"""Per-job event streams: ``rw:job:{id}:events``, a Redis Stream whose entry ids are the event cursors."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from rewriter.errors import InvalidRequest
+from rewriter.ids import now
+from rewriter.service.store.base import StoreBase, check_limit
+from rewriter.service.store.records import Event, JobRecord, Page
+
+# Events per job kept in its stream (approximate trim): a long fine-tune logs a few metrics per step.
+MAX_EVENTS = 100_000
+_STREAM_ID = re.compile(r"^\d+-\d+$")
+
+
+class Events(StoreBase):
+    if TYPE_CHECKING:  # from Jobs: an event list checks that the job exists and is the team's
+
+        def get_job(self, job_id: str, *, team: str | None) -> JobRecord: ...
+
+    def add_event(
+        self,
+        job_id: str,
+        message: str,
+        *,
+        level: str = "info",
+        type: str = "message",
+        data: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Append an event to the job's stream; returns its id (a cursor for ``list_events(after=...)``)."""
+        entry: dict[Any, Any] = {
+            "created_at": now(),
+            "level": level,
+            "type": type,
+            "message": message,
+            "data": json.dumps(data or {}),
+        }
+        return str(self.redis.xadd(f"rw:job:{job_id}:events", entry, maxlen=MAX_EVENTS, approximate=True))
+
+    def list_events(
+        self, job_id: str, *, team: str | None, after: str | None = None, limit: int = 20
+    ) -> Page[Event]:
+        """Events oldest first, strictly after the cursor ``after`` (an event id)."""
+        self.get_job(job_id, team=team)
+        check_limit(limit)
+        if after is not None and not _STREAM_ID.match(after):
+            raise InvalidRequest(
+                f"after must be an event id such as 1700000000000-0, not {after!r}", param="after"
+            )
+        start = f"({after}" if after else "-"
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            self.redis.xrange(f"rw:job:{job_id}:events", min=start, max="+", count=limit + 1),
+        )
+        events = [
+            Event(
+                id=entry_id,
+                created_at=int(values["created_at"]),
+                level=values["level"],
+                type=values["type"],
+                message=values["message"],
+                data=json.loads(values["data"]),
+            )
+            for entry_id, values in entries[:limit]
+        ]
+        return Page(events, has_more=len(entries) > limit)
