@@ -1,5 +1,6 @@
 """/v1/fine_tuning/jobs beyond what the SDK test covers: GRPO jobs that train a rewriting adapter (used by a policy
-rewrite and an eval run), refusals at creation, and the request fields staying in step with the trainers' specs."""
+rewrite and an eval run) and refusals at creation (the request fields against the trainers' specs:
+tests/rewriter/jobs/test_fine_tune.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from rewriter.jobs import fine_tune as jobs
 from tests.conftest import Api, downstream_rows, jsonl_bytes
 
 pytestmark = pytest.mark.integration
@@ -146,27 +146,3 @@ def test_a_fine_tuning_job_that_cannot_run_is_refused(
     assert response.status_code == status, response.text
     assert response.json()["error"]["param"] == param
     assert api.get("/v1/fine_tuning/jobs")["data"] == []
-
-
-def test_request_fields_stay_in_step_with_the_trainers() -> None:
-    from training.grpo import GRPOSpec
-    from training.sft import SFTSpec
-
-    supervised = set(jobs.SupervisedMethod.model_fields) - {"hyperparameters"}
-    assert supervised <= set(SFTSpec.model_fields)
-    # warm_start_file is a file id the worker fetches and passes on as GRPOSpec.warm_start (a local path)
-    assert set(jobs.GRPOMethod.model_fields) - {"hyperparameters", "warm_start_file"} <= set(
-        GRPOSpec.model_fields
-    )
-    assert "warm_start" in GRPOSpec.model_fields
-    assert SFTSpec().lr == jobs.SFT_BASE_LEARNING_RATE and GRPOSpec().lr == jobs.GRPO_BASE_LEARNING_RATE
-    plan = jobs.training_plan(
-        jobs.FineTuningJobRequest(model="toy", training_file="file-x", method={"type": "grpo"}),
-        rows=10,
-        seed=1,
-    )
-    assert plan.grpo is not None
-    GRPOSpec(**plan.grpo)  # every resolved setting is one the trainer takes
-    plan = jobs.training_plan(jobs.FineTuningJobRequest(model="toy", training_file="file-x"), rows=10, seed=1)
-    assert plan.sft is not None
-    assert SFTSpec(**plan.sft).steps == jobs.DEFAULT_STEPS

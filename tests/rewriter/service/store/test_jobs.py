@@ -1,4 +1,4 @@
-"""The Redis store against a real redis-server: files, jobs, transitions, cancels, heartbeats, events, keys."""
+"""The job state machine in the Redis store (a real redis-server): transitions, counts, cancels, heartbeats."""
 
 from __future__ import annotations
 
@@ -7,88 +7,17 @@ import time
 
 import pytest
 
-from rewriter.errors import Conflict, InvalidRequest, NotFound, Unauthorized
-from rewriter.ids import Prefix, has_prefix, new_id, now
-from rewriter.service.store import FileRecord, ModelRecord, Store
+from rewriter.errors import Conflict, InvalidRequest, NotFound
+from rewriter.ids import Prefix, has_prefix, new_id
+from rewriter.service.store import Store
 
 pytestmark = pytest.mark.integration
-
-
-def a_file(team: str, purpose: str = "rewrite") -> FileRecord:
-    file_id = new_id(Prefix.FILE)
-    return FileRecord(
-        id=file_id,
-        team=team,
-        filename="data.jsonl",
-        purpose=purpose,
-        bytes=10,
-        created_at=now(),
-        schema="qa",
-        rows=1,
-        sha256="0" * 64,
-        path=f"files/{team}/{file_id}.jsonl",
-    )
 
 
 def test_ids_are_prefixed_and_unique() -> None:
     ids = {new_id(Prefix.REWRITE_JOB) for _ in range(1000)}
     assert len(ids) == 1000
     assert all(has_prefix(i, Prefix.REWRITE_JOB) and i[6:].isalnum() for i in ids)
-
-
-def test_keys_map_to_teams_and_only_hashes_are_stored(store: Store) -> None:
-    key = store.create_key("acme")
-    other = store.create_key("acme")
-    assert key != other
-    team = store.team_for_key(key)
-    assert has_prefix(team, Prefix.TEAM)
-    assert store.team_for_key(other) == team
-    assert store.team_name(team) == "acme"
-    assert store.team_for_key(store.create_key("globex")) != team
-    assert not any(key in k for k in store.redis.keys("*")), "the plaintext key must not be a Redis key"
-    with pytest.raises(Unauthorized):
-        store.team_for_key(key + "x")
-    with pytest.raises(InvalidRequest):
-        store.create_key("bad name with spaces")
-
-
-def test_files_are_scoped_to_their_team(store: Store) -> None:
-    record = a_file("team-a")
-    store.add_file(record)
-    assert store.get_file(record.id, team="team-a") == record
-    with pytest.raises(NotFound):
-        store.get_file(record.id, team="team-b")
-    with pytest.raises(NotFound):
-        store.delete_file(record.id, team="team-b")
-    assert store.list_files("team-b").data == []
-    assert store.delete_file(record.id, team="team-a") == record
-    with pytest.raises(NotFound):
-        store.get_file(record.id, team="team-a")
-    assert store.list_files("team-a").data == []
-
-
-def test_file_list_cursor_pages_through_everything_once(store: Store) -> None:
-    created = [a_file("team-a", purpose="rewrite" if i % 2 else "fine-tune") for i in range(7)]
-    for record in created:
-        store.add_file(record)
-    newest_first = [r.id for r in reversed(created)]
-    seen: list[str] = []
-    after = None
-    while True:
-        page = store.list_files("team-a", after=after, limit=3)
-        seen += [r.id for r in page.data]
-        if not page.has_more:
-            break
-        after = page.data[-1].id
-    assert seen == newest_first
-    assert [r.id for r in store.list_files("team-a", order="asc", limit=100).data] == newest_first[::-1]
-    assert {r.purpose for r in store.list_files("team-a", purpose="rewrite").data} == {"rewrite"}
-    assert len(store.list_files("team-a", purpose="rewrite").data) == 3
-    with pytest.raises(InvalidRequest) as bad:
-        store.list_files("team-a", after="file-nope")
-    assert bad.value.param == "after"
-    with pytest.raises(InvalidRequest):
-        store.list_files("team-a", limit=0)
 
 
 def test_job_lifecycle_transitions_and_counts(store: Store) -> None:
@@ -216,23 +145,6 @@ def test_stale_job_with_a_cancel_request_is_cancelled_not_requeued(store: Store)
     assert store.get_job(job.id, team=None).status == "cancelled"
 
 
-def test_event_stream_cursor_pagination(store: Store) -> None:
-    job = store.create_job("team-a", "fine_tune", {})
-    ids = [store.add_event(job.id, f"step {i}", type="metrics", data={"step": i}) for i in range(25)]
-    first = store.list_events(job.id, team="team-a", limit=10)
-    assert [e.message for e in first.data] == [f"step {i}" for i in range(10)] and first.has_more
-    second = store.list_events(job.id, team="team-a", after=first.data[-1].id, limit=10)
-    assert [e.data["step"] for e in second.data] == list(range(10, 20)) and second.has_more
-    third = store.list_events(job.id, team="team-a", after=second.data[-1].id, limit=10)
-    assert [e.id for e in third.data] == ids[20:] and not third.has_more
-    assert store.list_events(job.id, team="team-a", after=ids[-1]).data == []
-    assert third.data[0].type == "metrics" and third.data[0].level == "info" and third.data[0].created_at > 0
-    with pytest.raises(NotFound):
-        store.list_events(job.id, team="team-b")
-    with pytest.raises(InvalidRequest):
-        store.list_events(job.id, team="team-a", after="not-a-cursor")
-
-
 def test_progress_and_result_need_an_existing_job(store: Store) -> None:
     job = store.create_job("team-a", "eval", {})
     store.set_progress(job.id, {"done": 3, "total": 10})
@@ -252,46 +164,15 @@ def test_job_list_is_per_team_and_kind(store: Store) -> None:
     assert [j.spec for j in rest.data] == [{"n": 0}] and not rest.has_more
 
 
-def test_ping_reports_an_unreachable_redis() -> None:
-    from rewriter.errors import Unavailable
-
-    with pytest.raises(Unavailable):
-        Store.from_url(f"redis://127.0.0.1:{_closed_port()}/0").ping()
-
-
-def _closed_port() -> int:
-    from tests.conftest import free_port
-
-    return free_port()
-
-
-def a_model(team: str, job_id: str, model_id: str = "ft:toy:acme:abcd1234") -> ModelRecord:
-    return ModelRecord(
-        id=model_id,
-        team=team,
-        created_at=now(),
-        kind="adapter",
-        parent="toy",
-        base="toy",
-        path=f"models/{team}/{job_id}",
-        job_id=job_id,
-        training_file="file-x",
-        method="grpo",
-    )
-
-
-def test_models_are_recorded_once_per_job_and_scoped_to_their_team(store: Store) -> None:
-    record = a_model("team-a", "ftjob-1")
-    assert store.add_model(record) == record
-    later = a_model("team-a", "ftjob-1")
-    assert store.add_model(later) == record, "a rerun of the job gets the first record"
-    with pytest.raises(Conflict):
-        store.add_model(a_model("team-a", "ftjob-2"))  # the same id from another job
-    assert store.get_model(record.id, team="team-a") == record
-    with pytest.raises(NotFound) as missing:
-        store.get_model(record.id, team="team-b")
-    assert missing.value.code == "model_not_found"
-    second = a_model("team-a", "ftjob-3", "ft:toy:acme:efgh5678")
-    store.add_model(second)
-    assert [m.id for m in store.list_models("team-a")] == [record.id, second.id]
-    assert store.list_models("team-b") == []
+def test_heartbeat_and_claim_read_the_kind_not_the_spec(store: Store) -> None:
+    job = store.create_job("team-a", "rewrite", {"big": "x" * 100_000}, status="queued")
+    store.redis.hset(
+        f"rw:job:{job.id}", "spec", "{not json"
+    )  # a full read of the job would fail to decode it
+    assert store.claim(job.id) == 1
+    assert store.heartbeat(job.id, attempt=1)
+    assert not store.heartbeat(job.id, attempt=2), "another attempt's supervisor"
+    with pytest.raises(NotFound):
+        store.heartbeat("job-missing")
+    with pytest.raises(NotFound):
+        store.claim("job-missing")
