@@ -1,8 +1,8 @@
 """Celery tasks: thin, idempotent, carrying only ids. Heavy work runs in a child process (``supervisor``).
 
 A new job kind plugs in with one line in ``CHILD_MODULES`` (kind → module run as ``python -m <module> <job_id>``)
-plus its lifecycle in ``rewriter.jobs.kinds.JOB_KINDS``. Modules are named, never imported here: workers never import
-``training``.
+plus its lifecycle in ``rewriter.jobs.kinds.JOB_KINDS``. Modules are named, never imported here: workers never
+import ``training``.
 """
 
 from __future__ import annotations
