@@ -58,7 +58,7 @@ def run_demo(workdir: Path = Path("var/demo")) -> None:
     )
     typer.echo(f"    rewritten: {first['answer']!r}  [{first['meta']['provenance']}]")
 
-    from training.experiment import ExperimentConfig
+    from training.experiment_config import ExperimentConfig
     from training.sft import SFTSpec, train_sft
 
     recipe = ExperimentConfig()  # the forgetting table's SFT budget

@@ -35,7 +35,8 @@ def sft(
     seed: Annotated[int, typer.Option(help="seed")] = 0,
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss)."""
-    from training.sft import SFTSpec, TrainingHooks, train_sft
+    from training.hooks import TrainingHooks
+    from training.sft import SFTSpec, train_sft
 
     spec = SFTSpec(loss=loss, lora=lora, steps=steps, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
     result = train_sft(data, model, output, spec, TrainingHooks(on_step=_progress))
@@ -60,7 +61,7 @@ def train_rewriter(
 ) -> None:
     """GRPO of a LoRA rewriting policy with the grouped reward (gate x (1 + λ_dist·r_dist + λ_div·r_div))."""
     from training.grpo import GRPOSpec, train_grpo
-    from training.sft import TrainingHooks
+    from training.hooks import TrainingHooks
 
     spec = GRPOSpec(
         mode="rewriter",
@@ -84,7 +85,7 @@ def grpo_task(
 ) -> None:
     """On-policy GRPO of the backbone on the task, the gate as reward (the "RL forgets less" reference arm)."""
     from training.grpo import GRPOSpec, train_grpo
-    from training.sft import TrainingHooks
+    from training.hooks import TrainingHooks
 
     spec = GRPOSpec(mode="task", steps=steps, verifier=verifier, seed=seed)
     result = train_grpo(data, model, output, spec, TrainingHooks(on_step=_progress))
@@ -115,7 +116,8 @@ def experiment(
     ] = True,
 ) -> None:
     """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
-    from training.experiment import ExperimentConfig, run
+    from training.experiment import run
+    from training.experiment_config import ExperimentConfig
 
     overrides: dict[str, object] = {
         "task": task,

@@ -6,6 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rewriter.records import Row
+from rewriter.suites import get_suite
+
 Line = dict[str, Any] | str | bytes
 
 
@@ -41,3 +44,27 @@ def jsonl(lines: Sequence[Line]) -> bytes:
 
 def chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def sft_rows(n: int = 48) -> list[Row]:
+    """House-style rows; odd rows carry generator log-probs (one per character + EOS), even rows are expert rows."""
+    rows = []
+    for i in range(n):
+        answer = f"{i}+1={i + 1} #{i + 1}"
+        generator = {"token_logprobs": [-0.7] * (len(answer) + 1)} if i % 2 else None
+        rows.append(Row(f"r{i}", f"{i}+1", answer, str(i + 1), raw={"meta": {"generator": generator}}))
+    return rows
+
+
+def downstream_rows(n: int, offset: int = 0, *, house: bool = False) -> list[Row]:
+    """Downstream word problems of the "finds" kind (the toy base solves or rewrites them ~70% right when sampling),
+    with their prose expert answers (or the house-style ones)."""
+    examples = [
+        e for e in get_suite("downstream").examples("train", 4 * (n + offset)) if e.subtype == "finds"
+    ]
+    picked = examples[offset : offset + n]
+    assert len(picked) == n
+    return [
+        Row(f"r{offset + i}", e.question, e.house if house else e.expert, e.gold)
+        for i, e in enumerate(picked)
+    ]

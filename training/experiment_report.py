@@ -6,12 +6,10 @@ import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rewriter.suites import RETENTION_SUITES
-
-if TYPE_CHECKING:
-    from training.experiment import ArmResult, ExperimentConfig
+from training.experiment_config import ArmResult, ExperimentConfig
 
 
 def _ms(values: list[float]) -> dict[str, float]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rewriter.suites import RETENTION_SUITES
-from training.experiment import ArmResult, ExperimentConfig
+from training.experiment_config import ArmResult, ExperimentConfig
 from training.experiment_report import summarize, to_markdown, write
 
 

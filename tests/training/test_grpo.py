@@ -6,118 +6,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rewriter.backbones import resolve_model
 from rewriter.engines.hf import HFEngine
-from rewriter.formats import output_record
-from rewriter.prompts import QA_TEMPLATE, REWRITE_TEMPLATE
-from rewriter.records import Row
-from rewriter.suites import get_suite
+from rewriter.prompts import REWRITE_TEMPLATE
 from rewriter.verifiers import get_verifier
-from training.grpo import GRPOSpec, RewriteReward, check_groups, groups, train_grpo
-from training.sft import Snapshot, TrainingHooks
+from tests.factories import downstream_rows
+from training.grpo import GRPOSpec, train_grpo
+from training.grpo_rewards import RewriteReward
+from training.hooks import Snapshot, TrainingHooks
 
 TOY = "toy"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # The 2 cores are shared: two intra-op threads on a busy machine ran GRPO ~8x slower than one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def base() -> HFEngine:
-    return HFEngine(resolve_model(TOY), device="cpu")
-
-
-def downstream_rows(n: int, offset: int = 0, *, house: bool = False) -> list[Row]:
-    """Downstream word problems of the "finds" kind (the toy base solves or rewrites them ~70% right when sampling),
-    with their prose expert answers (or the house-style ones)."""
-    examples = [
-        e for e in get_suite("downstream").examples("train", 4 * (n + offset)) if e.subtype == "finds"
-    ]
-    picked = examples[offset : offset + n]
-    assert len(picked) == n
-    return [
-        Row(f"r{offset + i}", e.question, e.house if house else e.expert, e.gold)
-        for i, e in enumerate(picked)
-    ]
-
-
-# ---------------------------------------------------------------------------------------------------- the reward
-
-
-def test_groups_must_be_contiguous() -> None:
-    assert groups(8, 4) == [slice(0, 4), slice(4, 8)]
-    with pytest.raises(ValueError, match="whole number"):
-        groups(6, 4)
-    with pytest.raises(ValueError, match="contiguous"):
-        check_groups(["a", "b", "a", "b"], 2)
-
-
-def test_rewrite_reward_scores_each_group_together(base: HFEngine) -> None:
-    spec = GRPOSpec()
-    reward = RewriteReward(get_verifier("toy-number"), base, 4, spec)
-    q1, q2 = (
-        "kim has 77 cups and finds 57 more. how many cups now?",
-        "ann has 5 pens and finds 3 more. how many pens now?",
-    )
-    group_a = [
-        "77+57: 7+7=14 7+5+1=13 #134",  # house style: cheap under the base
-        "Kim starts with 77 cups and finds 57 more, so 77 plus 57 gives 134. The result is 134.",  # prose: costly
-        "77+57: 7+7=14 7+5+1=13 #134 #134",
-        "77+57: 7+7=14 7+5+1=12 #124",  # wrong
-    ]
-    group_b = ["5+3=9 #9", "5+3=7 #7", "#10", "the result is 2."]  # all wrong
-    prompts = [REWRITE_TEMPLATE.format(question=q1, reference="...")] * 4 + [
-        QA_TEMPLATE.format(question=q2)
-    ] * 4
-    logged: dict[str, float] = {}
-
-    def log_metric(name: str, value: float) -> None:
-        logged[name] = value
-
-    both = reward(
-        prompts, group_a + group_b, [q1] * 4 + [q2] * 4, ["134"] * 4 + ["8"] * 4, log_metric=log_metric
-    )
-    alone = reward(prompts[:4], group_a, [q1] * 4, ["134"] * 4)
-
-    assert both[:4] == pytest.approx(alone)  # a group's rewards do not depend on the other rows in the batch
-    assert both[3] == 0.0 and both[4:] == [0.0] * 4
-    assert all(r > 1.0 for r in both[:3])
-    assert both[0] > both[1]  # the house-style rewrite is closer to the base than the prose one
-    assert len({round(r, 6) for r in both[:3]}) == 3
-    # The graded terms vary within the group (scored one at a time they would be constant: dist 0.5, div 0).
-    assert logged["rewrite/dist_group_std"] > 0.1
-    assert logged["rewrite/div_group_std"] > 0.0
-    assert logged["rewrite/task"] == pytest.approx(3 / 8)
-    assert logged["rewrite/zero_spread_groups"] == pytest.approx(0.5)  # group B: every reward 0
-    single = RewriteReward(get_verifier("toy-number"), base, 1, spec)
-    one_at_a_time = [single(prompts[i : i + 1], [group_a[i]], [q1], ["134"])[0] for i in range(3)]
-    assert one_at_a_time == pytest.approx([1 + spec.lambda_dist * 0.5] * 3)
-
-
-def test_spec_refuses_what_cannot_run() -> None:
-    with pytest.raises(ValueError, match="unknown verifier"):
-        GRPOSpec(verifier="nope")
-    with pytest.raises(ValueError, match="reference"):
-        GRPOSpec(rewrite_template="Problem:\n{question}\n\nRewritten solution:\n")
-    with pytest.raises(ValueError):
-        GRPOSpec(num_generations=1)
-    assert GRPOSpec(prompts_per_step=3, num_generations=4).completions_per_step == 12
-
-
-# ---------------------------------------------------------------------------------------------------- training
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_rewriter_mode_trains_and_logs_reward_parts(tmp_path: Path) -> None:
@@ -225,54 +129,3 @@ def test_rewriter_grpo_raises_the_reward(tmp_path: Path, base: HFEngine) -> None
     # which makes them constant).
     assert sum((m["rewrite/dist_group_std"] or 0.0) > 0.01 for m in steps) >= 5
     assert sum((m["rewrite/div_group_std"] or 0.0) > 0.0 for m in steps) >= 5
-
-
-def write_rewrite_output(path: Path, rows: list[Row], targets: list[str], provenance: list[str]) -> Path:
-    """A rewrite output file as the pipeline writes it: the rows' ids, the chosen targets, meta.provenance."""
-    with path.open("w") as fh:
-        for row, target, prov in zip(rows, targets, provenance, strict=True):
-            record = output_record(row, target, {"provenance": prov, "strategy": "guided_resolve"})
-            fh.write(json.dumps(record) + "\n")
-    return path
-
-
-def test_warm_start_trains_the_adapter_on_accepted_rewrites_before_grpo(
-    tmp_path: Path, base: HFEngine
-) -> None:
-    rows = downstream_rows(16)
-    house = downstream_rows(16, house=True)
-    provenance = ["guided"] * 12 + ["expert_fallback"] * 4  # fallbacks are prose: they must not be learned
-    targets = [h.answer for h in house[:12]] + [r.answer for r in rows[12:]]
-    rewritten = write_rewrite_output(tmp_path / "rewritten.jsonl", rows, targets, provenance)
-    spec = GRPOSpec(
-        steps=1, prompts_per_step=2, num_generations=4, max_completion_length=48,
-        warm_start=str(rewritten), warm_start_epochs=4,
-    )  # fmt: skip
-    out = tmp_path / "policy"
-    train_grpo(rows, TOY, out, spec)
-
-    warm = json.loads((out / "training.json").read_text())["result"]["warm_start"]
-    assert (warm["rows"], warm["of"], warm["steps"]) == (12, 16, 3)
-    assert warm["loss_last"] < warm["loss_first"]
-    assert not any((out / d).exists() for d in (".warm-start", "ref", ".snapshots"))
-    # The policy now finds the accepted rewrites likelier, from the rewrite prompt, than the untrained backbone did.
-    prompts = [REWRITE_TEMPLATE.format(question=r.question, reference=r.answer) for r in rows[:12]]
-
-    def mean_logprob(adapter: str | None) -> float:
-        scored = base.score(prompts, targets[:12], adapter=adapter)
-        return float(np.mean([np.mean(s) for s in scored]))
-
-    assert mean_logprob(str(out)) > mean_logprob(None) + 0.1
-
-
-def test_warm_start_refuses_a_rewrite_of_other_rows(tmp_path: Path) -> None:
-    rows = downstream_rows(4)
-    others = [Row(f"other-{i}", r.question, r.answer, r.gold) for i, r in enumerate(rows)]
-    rewritten = write_rewrite_output(
-        tmp_path / "other.jsonl", others, [r.answer for r in rows], ["guided"] * 4
-    )
-    spec = GRPOSpec(steps=1, prompts_per_step=2, warm_start=str(rewritten))
-    with pytest.raises(ValueError, match="no accepted rewrite"):
-        train_grpo(rows, TOY, tmp_path / "policy", spec)
-    with pytest.raises(ValueError, match="rewriting policy"):
-        GRPOSpec(mode="task", warm_start=str(rewritten))

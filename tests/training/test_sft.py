@@ -8,64 +8,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import LlamaForCausalLM
-from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from rewriter.backbones import resolve_model
 from rewriter.engines.hf import HFEngine
 from rewriter.formats import read_rows, write_jsonl
 from rewriter.records import Row
 from rewriter.suites import get_suite
-from training.sft import (
-    BehaviorCollator,
-    SFTSpec,
-    Snapshot,
-    TrainingHooks,
-    align_behavior,
-    importance_weights,
-    to_examples,
-    train_sft,
-)
-from training.toy_backbone import build_config, build_tokenizer
+from tests.factories import sft_rows
+from training.sft import SFTSpec, importance_weights, train_sft
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # The 2 cores are shared: two intra-op threads on a busy machine ran GRPO ~8x slower than one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny Llama with the toy's tokenizer (BOS added by its post-processor, like the real toy)."""
-    tokenizer = build_tokenizer()
-    config = build_config(tokenizer)
-    config.hidden_size, config.intermediate_size, config.num_hidden_layers = 32, 64, 2
-    config.num_attention_heads = config.num_key_value_heads = 2
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-def make_rows(n: int = 48) -> list[Row]:
-    """House-style rows; odd rows carry generator log-probs (one per character + EOS), even rows are expert rows."""
-    rows = []
-    for i in range(n):
-        answer = f"{i}+1={i + 1} #{i + 1}"
-        generator = {"token_logprobs": [-0.7] * (len(answer) + 1)} if i % 2 else None
-        rows.append(Row(f"r{i}", f"{i}+1", answer, str(i + 1), raw={"meta": {"generator": generator}}))
-    return rows
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mean_nll(engine: HFEngine, rows: list[Row], adapter: str | None = None) -> float:
@@ -94,45 +51,6 @@ def test_importance_weights_match_a_hand_computed_example() -> None:
     assert torch.allclose(w_tight, torch.tensor([0.4, 0.4, 0.1, 0.4]), atol=1e-6)
 
 
-def test_collator_places_behavior_logprobs_at_label_positions() -> None:
-    inner = DataCollatorForLanguageModeling(pad_token_id=0)
-    examples = [
-        {
-            "input_ids": [1, 5, 6, 7, 2],
-            "labels": [-100, -100, 6, 7, 2],
-            "behavior_logprobs": [-0.1, -0.2, -0.3],
-        },
-        {"input_ids": [1, 5, 8], "labels": [-100, 5, 8], "behavior_logprobs": None},  # expert row
-        {
-            "input_ids": [1, 9, 9, 2],
-            "labels": [-100, -100, 9, 2],
-            "behavior_logprobs": [-0.5],
-        },  # wrong length
-    ]
-    batch = BehaviorCollator(inner)(examples)
-    assert batch["labels"].shape == batch["behavior_logprobs"].shape == (3, 5)
-    expected = torch.tensor(
-        [[0.0, 0.0, -0.1, -0.2, -0.3], [0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]]
-    )
-    assert torch.allclose(batch["behavior_logprobs"], expected)
-    # where behavior is recorded, it sits exactly on the tokens that carry a loss
-    recorded = batch["behavior_logprobs"][0] != 0
-    assert torch.equal(recorded, batch["labels"][0] != -100)
-    assert align_behavior([-100, 3, 4], [-1.0, -2.0]) == [0.0, -1.0, -2.0]
-
-
-def test_examples_use_the_qa_prompt_and_keep_prompt_completion_prompts() -> None:
-    rows = [Row("a", "1+1", "1+1=2 #2"), Row("b", "Q: 2+2\nA:", " 4", schema="prompt_completion")]
-    examples = to_examples(rows, behavior=True)
-    assert examples[0] == {
-        "prompt": "Problem:\n1+1\n\nAnswer:\n",
-        "completion": "1+1=2 #2",
-        "behavior_logprobs": None,
-    }
-    assert examples[1]["prompt"] == "Q: 2+2\nA:"
-    assert to_examples(rows, "Q: {question}\nA: ")[0]["prompt"] == "Q: 1+1\nA: "
-
-
 def test_spec_refuses_what_cannot_run() -> None:
     with pytest.raises(ValueError):
         SFTSpec(loss="kl")  # type: ignore[arg-type]
@@ -149,7 +67,7 @@ def test_spec_refuses_what_cannot_run() -> None:
 def test_each_loss_lowers_the_nll_and_changes_the_weights(
     loss: str, tiny_model: Path, tmp_path: Path
 ) -> None:
-    rows = make_rows()
+    rows = sft_rows()
     base = HFEngine(tiny_model, device="cpu")
     before = mean_nll(base, rows)
     spec = SFTSpec(loss=loss, steps=12, batch_size=8, lr=3e-3)  # type: ignore[arg-type]
@@ -175,7 +93,7 @@ def test_is_loss_at_weight_one_equals_nll_and_reads_a_rewrite_file(tiny_model: P
     Any misalignment of the recorded log-probs with the completion tokens makes weights ≠ 1 and the losses differ.
     The rows go through a rewrite-output JSONL file (meta.generator.token_logprobs), with one stale record.
     """
-    rows = make_rows(16)
+    rows = sft_rows(16)
     engine = HFEngine(tiny_model, device="cpu")
     own = engine.score([r.question for r in rows], [r.answer for r in rows], conditioning="qa")
     records = []
@@ -202,7 +120,7 @@ def test_is_loss_at_weight_one_equals_nll_and_reads_a_rewrite_file(tiny_model: P
 
 
 def test_lora_saves_an_adapter_that_lowers_the_nll(tiny_model: Path, tmp_path: Path) -> None:
-    rows = make_rows()
+    rows = sft_rows()
     spec = SFTSpec(
         loss="nll", lora=True, lora_r=8, lora_alpha=16, steps=20, batch_size=8, lr=2e-2, lr_scheduler="linear"
     )
@@ -218,40 +136,6 @@ def test_lora_saves_an_adapter_that_lowers_the_nll(tiny_model: Path, tmp_path: P
     assert targets == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     engine = HFEngine(tiny_model, device="cpu")
     assert mean_nll(engine, rows, adapter=str(out)) < mean_nll(engine, rows) - 0.3
-
-
-def test_hooks_stream_steps_evaluate_snapshots_and_stop(tiny_model: Path, tmp_path: Path) -> None:
-    rows = make_rows()
-    streamed: list[tuple[int, dict[str, float]]] = []
-    evaluated: list[int] = []
-    cancelled = False
-
-    def on_step(step: int, metrics: dict[str, float]) -> None:
-        nonlocal cancelled
-        streamed.append((step, metrics))
-        cancelled = cancelled or step == 3  # a cancel arrives while step 3 is reported
-
-    def on_eval(snapshot: Snapshot) -> dict[str, float]:
-        evaluated.append(snapshot.step)
-        assert not snapshot.adapter
-        return {"eval_nll": mean_nll(HFEngine(snapshot.path, device="cpu"), rows[:8])}
-
-    hooks = TrainingHooks(
-        on_step=on_step,
-        on_eval=on_eval,
-        should_stop=lambda: cancelled,  # polled after each step: training ends after the next one
-    )
-    spec = SFTSpec(steps=50, batch_size=8, lr=3e-3, eval_every=2)
-    result = train_sft(rows, tiny_model, tmp_path / "out", spec, callbacks=hooks)
-
-    assert result.stopped
-    assert [s for s, _ in streamed] == [0, 1, 2, 3, 4]
-    assert evaluated == [0, 2, 4]
-    curve = [m["eval_nll"] for m in result.metrics if "eval_nll" in m]
-    assert len(curve) == 3 and curve[-1] < curve[0]
-    assert (tmp_path / "out" / "model.safetensors").exists()
-    assert json.loads((tmp_path / "out" / "training.json").read_text())["result"]["stopped"] is True
-    assert not (tmp_path / "out" / ".snapshots").exists()
 
 
 @pytest.mark.slow
