@@ -11,16 +11,16 @@ from typing import Annotated
 
 import typer
 
-from cli import service, toy, training, workflows
+from cli import remote, remote_jobs, service, toy, training, workflows
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Rewrite fine-tuning data so fine-tuning forgets less."
 )
 app.add_typer(toy.app, name="toy")
-app.add_typer(service.files_app, name="files")
-app.add_typer(service.jobs_app, name="jobs")
-app.add_typer(service.evals_app, name="evals")
-app.add_typer(service.models_app, name="models")
+app.add_typer(remote.files_app, name="files")
+app.add_typer(remote_jobs.jobs_app, name="jobs")
+app.add_typer(remote_jobs.evals_app, name="evals")
+app.add_typer(remote.models_app, name="models")
 app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.serve_app, name="serve")
 workflows.register(app)

@@ -56,7 +56,8 @@ def _progress(label: str) -> Callable[[Job], None]:
 
 
 def run_service_demo(workdir: Path = Path("var/service-demo"), rows: int = DEMO_ROWS) -> None:
-    from cli.service import LocalService, print_eval
+    from cli.remote_jobs import print_eval
+    from cli.service import LocalService
     from rewriter.service.store import Store
     from rewriter.settings import get_settings
     from rewriter.suites import RETENTION_SUITES, get_suite

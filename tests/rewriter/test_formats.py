@@ -4,10 +4,12 @@ and the streaming validator is indifferent to where chunks split the bytes."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import io
 import json
 import os
 import pickle
+import pkgutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -55,7 +57,8 @@ def _target(record: dict[str, Any]) -> str:
 
 
 def test_module_doctests_pass() -> None:
-    assert doctest.testmod(formats).failed == 0
+    for info in pkgutil.iter_modules(formats.__path__):
+        assert doctest.testmod(importlib.import_module(f"rewriter.formats.{info.name}")).failed == 0
 
 
 @pytest.mark.parametrize("schema", ["qa", "prompt_completion", "messages"])
@@ -291,8 +294,9 @@ def test_the_json_fallback_gives_the_same_verdicts(tmp_path: Path) -> None:
     script = """
 import sys
 sys.modules["orjson"] = None  # as if it were not installed
-from rewriter.formats import DataFileError, _loads, validate_stream
-assert _loads.__module__ == "rewriter.formats"
+from rewriter.formats import DataFileError, validate_stream
+from rewriter.formats.jsonl import _loads
+assert _loads.__module__ == "rewriter.formats.jsonl"
 with open(sys.argv[1], "rb") as fh:
     print(validate_stream(fh).rows)
 try:

@@ -4,6 +4,8 @@ batch verdicts that agree with single ones."""
 from __future__ import annotations
 
 import doctest
+import importlib
+import pkgutil
 import time
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 
 from rewriter import verifiers
 from rewriter.records import GateStatus
-from rewriter.verifiers import extract_answer, get_verifier
+from rewriter.verifiers import extract_answer, get_verifier, symbolic
 
 P, F, U = GateStatus.PASS, GateStatus.FAIL, GateStatus.UNVERIFIABLE
 
@@ -140,8 +142,8 @@ def test_math_timeout_is_a_fail_without_hanging_and_the_pool_survives() -> None:
 def test_math_pool_is_created_once_and_recovers_from_dead_workers() -> None:
     verifier = get_verifier("math")
     assert verifier.verify("4", "4").passed
-    pool = verifiers._POOL
-    assert verifier.verify("5", "5").passed and verifiers._POOL is pool  # reused, not one per call
+    pool = symbolic._POOL
+    assert verifier.verify("5", "5").passed and symbolic._POOL is pool  # reused, not one per call
     assert pool is not None and pool._processes
     for worker in list(
         pool._processes.values()
@@ -149,7 +151,7 @@ def test_math_pool_is_created_once_and_recovers_from_dead_workers() -> None:
         worker.kill()
     assert verifier.verify_many(["6", "7"], ["6", "8"])[0].passed  # a fresh pool answers
     verifiers.shutdown()
-    assert verifiers._POOL is None and verifier.verify("9", "9").passed
+    assert symbolic._POOL is None and verifier.verify("9", "9").passed
 
 
 @pytest.mark.parametrize(
@@ -197,3 +199,5 @@ def test_options_are_checked_up_front() -> None:
 
 def test_module_doctests_pass() -> None:
     assert doctest.testmod(verifiers).failed == 0
+    for info in pkgutil.iter_modules(verifiers.__path__):
+        assert doctest.testmod(importlib.import_module(f"rewriter.verifiers.{info.name}")).failed == 0
