@@ -18,7 +18,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from rewriter import formats, reports, strategies
 from rewriter.engines.base import Engine, mean_nll
 from rewriter.records import Row, Schema
+from rewriter.results import RowCounts
 from rewriter.specs import StrategySpec
 from rewriter.verifiers import get_verifier
 
@@ -44,6 +46,7 @@ class Progress:
     rows_total: int
     shards_done: int
     shards_total: int
+    row_counts: RowCounts  # of the finished shards
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RunResult:
     dropped: Path
     report: dict[str, Any]
     rows_total: int
+    row_counts: RowCounts  # of the rows written (all, or those done before a cancel)
     cancelled: bool = False
     shards_run: int = 0  # shards computed by this call (the rest were already done)
     timers: dict[str, float] = field(default_factory=dict)
@@ -59,6 +63,16 @@ class RunResult:
 
 def parts_dir(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
+
+
+def shard_path(work: Path, index: int) -> Path:
+    return work / f"shard-{index:05d}.jsonl"
+
+
+def finished_shards(output: Path) -> int:
+    """How many shards a run into ``output`` has finished so far (0 for a new run): a rerun skips them."""
+    work = parts_dir(output)
+    return len(list(work.glob("shard-*.jsonl"))) if work.exists() else 0
 
 
 def dropped_path(output: Path) -> Path:
@@ -108,9 +122,12 @@ def run(
     started = time.perf_counter()
     shards_run = 0
     cancelled = False
+    tally: Counter[str] = Counter()  # "kept", "dropped" and "p:<provenance>" over the finished shards
     for index, shard in enumerate(shards):
-        path = work / f"shard-{index:05d}.jsonl"
-        if not path.exists():
+        path = shard_path(work, index)
+        if path.exists():
+            records: list[dict[str, Any]] = [json.loads(line) for line in _lines(path)]
+        else:
             if should_stop is not None and should_stop():
                 cancelled = True
                 break
@@ -121,14 +138,42 @@ def run(
                 timers[phase] = timers.get(phase, 0.0) + seconds
             _write_atomic(work / f"shard-{index:05d}.timers.json", [json.dumps(dict(ctx.timers))])
             shards_run += 1
+        tally.update(_tally(records))
         if on_progress is not None:
             done = min(len(rows), (index + 1) * shard_rows)
-            on_progress(Progress(done, len(rows), index + 1, len(shards)))
+            on_progress(Progress(done, len(rows), index + 1, len(shards), _row_counts(tally, len(rows))))
     timers["total"] = time.perf_counter() - started
     report = finalize(
         output_path, schema, manifest, timers, rows_computed=sum(len(s) for s in shards[:shards_run])
     )
-    return RunResult(output_path, dropped_path(output_path), report, len(rows), cancelled, shards_run, timers)
+    counts = RowCounts(
+        total=len(rows),
+        completed=report["rows"],
+        kept=report["rows_kept"],
+        dropped=report["rows_dropped"],
+        by_provenance=dict(sorted(report["provenance"].items())),
+    )
+    return RunResult(
+        output_path, dropped_path(output_path), report, len(rows), counts, cancelled, shards_run, timers
+    )
+
+
+def _tally(records: Iterable[dict[str, Any]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for entry in records:
+        counts["kept" if entry["kept"] else "dropped"] += 1
+        counts["p:" + entry["record"].get("meta", {}).get("provenance", "unknown")] += 1
+    return counts
+
+
+def _row_counts(tally: Counter[str], total: int) -> RowCounts:
+    return RowCounts(
+        total=total,
+        completed=tally["kept"] + tally["dropped"],
+        kept=tally["kept"],
+        dropped=tally["dropped"],
+        by_provenance={k[2:]: v for k, v in sorted(tally.items()) if k.startswith("p:")},
+    )
 
 
 def rewrite_shard(
@@ -227,8 +272,12 @@ def _target_text(record: dict[str, Any]) -> str:
 
 def _shard_lines(work: Path) -> Iterator[str]:
     for path in sorted(work.glob("shard-*.jsonl")):
-        with path.open() as fh:
-            yield from (line for line in fh if line.strip())
+        yield from _lines(path)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with path.open() as fh:
+        yield from (line for line in fh if line.strip())
 
 
 def _merge_timers(work: Path) -> dict[str, float]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
 from rewriter.jobs.eval_run import EvalRunRequest, EvalRunSpec
+from rewriter.results import EvalResult
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/eval_runs", tags=["eval_runs"])
@@ -44,7 +45,7 @@ class EvalRunObject(BaseModel):
 
 def eval_run_object(job: JobRecord) -> dict[str, Any]:
     spec = EvalRunSpec.model_validate(job.spec)
-    result = job.result or {}
+    result = EvalResult.model_validate(job.result or {}).model_dump()
     return {
         "id": job.id,
         "object": "eval_run",
@@ -57,9 +58,9 @@ def eval_run_object(job: JobRecord) -> dict[str, Any]:
         "suites": spec.suites,
         "n": spec.n,
         "seed": spec.seed,
-        "results": result.get("results"),
-        "base_results": result.get("base_results"),
-        "comparison": result.get("comparison"),
+        "results": result["results"],
+        "base_results": result["base_results"],
+        "comparison": result["comparison"],
         "error": job.error,
         "metadata": spec.metadata,
     }

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
 from rewriter.jobs.fine_tune import FineTuneJobSpec, FineTuningJobRequest
+from rewriter.results import FineTuneProgress, FineTuneResult
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
@@ -57,21 +58,21 @@ class CheckpointObject(BaseModel):
 
 def fine_tuning_job_object(job: JobRecord) -> dict[str, Any]:
     spec = FineTuneJobSpec.model_validate(job.spec)
-    result = job.result or {}
+    result = FineTuneResult.model_validate(job.result or {})
     return {
         "id": job.id,
         "object": "fine_tuning.job",
         "created_at": job.created_at,
         "error": job.error,
-        "fine_tuned_model": result.get("fine_tuned_model") if job.status == "succeeded" else None,
+        "fine_tuned_model": result.fine_tuned_model if job.status == "succeeded" else None,
         "finished_at": job.finished_at,
         "hyperparameters": spec.hyperparameters,
         "model": spec.model,
         "organization_id": job.team,
-        "result_files": result.get("result_files", []),
+        "result_files": result.result_files,
         "seed": spec.seed,
         "status": job.status,
-        "trained_tokens": result.get("trained_tokens"),
+        "trained_tokens": result.trained_tokens,
         "training_file": spec.training_file,
         "validation_file": None,
         "estimated_finish": None,
@@ -79,7 +80,7 @@ def fine_tuning_job_object(job: JobRecord) -> dict[str, Any]:
         "metadata": spec.metadata,
         "method": spec.method_body,
         "suffix": spec.suffix,
-        "progress": job.progress,
+        "progress": FineTuneProgress.model_validate(job.progress).model_dump() if job.progress else None,
     }
 
 

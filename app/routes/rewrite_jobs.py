@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobError, ListObject, event_object, list_object
+from rewriter import results
 from rewriter.jobs.rewrite import RewriteJobRequest, RewriteJobSpec
 from rewriter.service.store import JobRecord
 
@@ -62,11 +63,11 @@ class RewriteJobObject(BaseModel):
 
 def rewrite_job_object(job: JobRecord) -> dict[str, Any]:
     spec = RewriteJobSpec.model_validate(job.spec)
-    progress = job.progress or {}
-    result = job.result or {}
-    counts = result.get("row_counts") or progress.get("row_counts") or {}
-    shards_total = progress.get("shards_total")
-    shards_done = progress.get("shards_done", 0)
+    progress = results.RewriteProgress.model_validate(job.progress or {})
+    result = results.RewriteResult.model_validate(job.result or {})
+    counts = result.row_counts or progress.row_counts or results.RowCounts()
+    shards_total = progress.shards_total
+    shards_done = progress.shards_done
     return {
         "id": job.id,
         "object": "rewrite_job",
@@ -80,24 +81,18 @@ def rewrite_job_object(job: JobRecord) -> dict[str, Any]:
         "strategy": spec.strategy.strategy,
         "spec": spec.strategy.model_dump(mode="json"),
         "preview": spec.preview,
-        "row_counts": {
-            "total": counts.get("total"),
-            "completed": counts.get("completed", 0),
-            "kept": counts.get("kept", 0),
-            "dropped": counts.get("dropped", 0),
-            "by_provenance": counts.get("by_provenance", {}),
-        },
+        "row_counts": counts.model_dump(),
         "progress": {
             "shards_done": shards_done,
             "shards_total": shards_total,
             "percent": round(100.0 * shards_done / shards_total, 1) if shards_total else 0.0,
         },
-        "output_file_id": result.get("output_file_id"),
-        "error_file_id": result.get("error_file_id"),
-        "report_file_id": result.get("report_file_id"),
-        "report_markdown_file_id": result.get("report_markdown_file_id"),
-        "summary": result.get("summary"),
-        "usage": result.get("usage"),
+        "output_file_id": result.output_file_id,
+        "error_file_id": result.error_file_id,
+        "report_file_id": result.report_file_id,
+        "report_markdown_file_id": result.report_markdown_file_id,
+        "summary": result.summary.model_dump() if result.summary else None,
+        "usage": result.usage.model_dump() if result.usage else None,
         "error": job.error,
         "attempts": job.attempts,
         "metadata": spec.metadata,

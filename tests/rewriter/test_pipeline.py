@@ -14,6 +14,7 @@ import pytest
 
 from rewriter import pipeline
 from rewriter.engines import load_engine
+from rewriter.results import RowCounts
 from rewriter.specs import StrategySpec
 from rewriter.suites import get_suite
 
@@ -113,6 +114,9 @@ def test_fallback_drop_leaves_failed_rows_out(tmp_path: Path, engine) -> None:
     assert read_ids(tmp_path / "out.jsonl") == ["ok"]
     assert read_ids(result.dropped) == ["bad"]
     assert result.report["rows_dropped"] == 1
+    counts = result.row_counts
+    assert (counts.total, counts.completed, counts.kept, counts.dropped) == (2, 2, 1, 1)
+    assert sum(counts.by_provenance.values()) == 2
 
 
 def test_unverifiable_gold_is_marked_not_guessed(tmp_path: Path, engine) -> None:
@@ -143,6 +147,26 @@ def test_cancel_keeps_the_finished_shards(tmp_path: Path, engine) -> None:
     )  # fmt: skip
     assert result.cancelled
     assert read_ids(tmp_path / "out.jsonl") == ids[:4]
+
+
+def test_progress_counts_the_rows_of_every_finished_shard(tmp_path: Path, engine) -> None:
+    write_downstream(tmp_path / "in.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    seen: list[pipeline.Progress] = []
+    calls = iter([False, True])
+    first = pipeline.run(
+        tmp_path / "in.jsonl", out, spec("identity"), engine, shard_rows=4,
+        on_progress=seen.append, should_stop=lambda: next(calls, True),
+    )  # fmt: skip
+    assert first.cancelled and pipeline.finished_shards(out) == 1
+    assert first.row_counts == RowCounts(total=10, completed=4, kept=4, by_provenance={"original": 4})
+    result = pipeline.run(
+        tmp_path / "in.jsonl", out, spec("identity"), engine, shard_rows=4, on_progress=seen.append
+    )  # the rerun skips the finished shard and still counts its rows
+    assert [p.row_counts.completed for p in seen] == [4, 4, 8, 10]
+    assert seen[-1].row_counts == result.row_counts
+    assert result.row_counts == RowCounts(total=10, completed=10, kept=10, by_provenance={"original": 10})
+    assert result.shards_run == 2 and pipeline.finished_shards(out) == 3
 
 
 def test_killed_rewrite_resumes_with_each_row_exactly_once(tmp_path: Path) -> None:
