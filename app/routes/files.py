@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Literal, Self
 from urllib.parse import quote
 
 import anyio
-import anyio.from_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ConfigDict, Field
 
 from app.deps import ArtifactsDep, SettingsDep, StoreDep, TeamDep
 from app.listing import APIObject, ListObject
-from app.multipart import MultipartReader
-from rewriter.errors import InvalidRequest, PayloadTooLarge
+from app.multipart import Upload
 from rewriter.service import files
 from rewriter.service.store import FileRecord
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
-
-# Multipart framing around the file (boundaries, part headers, the purpose field) stays well under this.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 class FileObject(APIObject):
@@ -83,49 +77,18 @@ async def create_file(
     """Upload a dataset. The body is parsed as it arrives and the file streamed into storage while it is
     validated: memory stays flat and an oversized upload is refused as soon as it passes the limit."""
     limit = settings.api.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise PayloadTooLarge(
-            f"File is larger than the limit of {limit} bytes.", param="file", code="file_too_large"
-        )
-    reader = MultipartReader(
-        request.headers.get("content-type", ""), request.stream(), max_body_bytes=limit + MULTIPART_OVERHEAD
+    headers = request.headers
+    upload = await Upload.open(
+        headers.get("content-type", ""), headers.get("content-length"), request.stream(), limit
     )
-    fields: dict[str, str] = {}
-    while (part := await reader.next_part()) is not None:
-        if part.filename is None:
-            fields[part.name] = await reader.read_field()
-        elif part.name == "file":
-            break
-    else:
-        raise InvalidRequest(
-            "Missing the 'file' field: send the dataset as a multipart file part.", param="file"
-        )
-    filename = part.filename or ""
-
-    def chunks() -> Iterator[bytes]:
-        while piece := anyio.from_thread.run(reader.read):
-            yield piece
-        anyio.from_thread.run(read_remaining_fields)  # the purpose may come after the file
-
-    async def read_remaining_fields() -> None:
-        while (more := await reader.next_part()) is not None:
-            if more.filename is None:
-                fields[more.name] = await reader.read_field()
-
-    def purpose() -> str:
-        if "purpose" not in fields:
-            raise InvalidRequest("Missing the 'purpose' field.", param="purpose")
-        return fields["purpose"]
-
     record = await anyio.to_thread.run_sync(
         lambda: files.store_upload(
             store,
             artifacts,
             team,
-            filename,
-            fields.get("purpose", purpose),
-            chunks(),
+            upload.filename,
+            upload.field_or_later("purpose"),  # the purpose may follow the file
+            upload.chunks(),
             max_bytes=limit,
             max_problems=settings.api.max_listed_problems,
         )
