@@ -1,4 +1,7 @@
-"""Dependencies, defined once as ``Annotated`` aliases: routes declare ``store: StoreDep, team: TeamDep``."""
+"""Dependencies, defined once as ``Annotated`` aliases: routes declare ``store: StoreDep, team: TeamDep``.
+
+Each is a part of the app's ``AppState`` (app/state.py), which the lifespan put in the request's scope.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from app.metrics import Metrics
+from app.state import AppState
 from rewriter.errors import Unauthorized
 from rewriter.service.artifacts import Artifacts
 from rewriter.service.job_service import JobService
@@ -14,36 +19,43 @@ from rewriter.service.store import Store
 from rewriter.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _state(request: Request) -> AppState:
+    return AppState.of(request.scope)
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+StateDep = Annotated[AppState, Depends(_state)]
 
 
-def _storage(request: Request) -> Artifacts:
-    artifacts: Artifacts = request.app.state.artifacts
-    return artifacts
+def _settings(state: StateDep) -> Settings:
+    return state.settings
 
 
-def _jobs(request: Request) -> JobService:
-    jobs: JobService = request.app.state.jobs
-    return jobs
+def _store(state: StateDep) -> Store:
+    return state.store
 
 
-def _models(request: Request) -> Registry:
-    models: Registry = request.app.state.models
-    return models
+def _artifacts(state: StateDep) -> Artifacts:
+    return state.artifacts
+
+
+def _jobs(state: StateDep) -> JobService:
+    return state.jobs
+
+
+def _registry(state: StateDep) -> Registry:
+    return state.registry
+
+
+def _metrics(state: StateDep) -> Metrics:
+    return state.metrics
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
-StorageDep = Annotated[Artifacts, Depends(_storage)]
+ArtifactsDep = Annotated[Artifacts, Depends(_artifacts)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
-ModelsDep = Annotated[Registry, Depends(_models)]
+RegistryDep = Annotated[Registry, Depends(_registry)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
 def _team(store: StoreDep, authorization: Annotated[str | None, Header()] = None) -> str:

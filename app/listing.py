@@ -1,18 +1,27 @@
-"""What every job resource shares as API objects: cursor lists (OpenAI's ``{"object": "list", "data": [...],
-"has_more"}``), events and the error of a failed job."""
+"""What the API objects share: an ``id``, cursor lists (OpenAI's ``{"object": "list", "data": [...],
+"has_more"}``), job events and the error of a failed job."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel
 
 from rewriter.jobs.kinds import EVENT_PREFIX
-from rewriter.service.store import Event, Page
+from rewriter.service.store import Event, JobRecord, Page
 
 T = TypeVar("T")
-Item = TypeVar("Item", bound=BaseModel)
+
+
+class APIObject(BaseModel):
+    """An object the API returns; its ``id`` is the cursor of the lists it appears in."""
+
+    id: str
+
+
+Item = TypeVar("Item", bound=APIObject)
 
 
 class ListObject(BaseModel, Generic[Item]):
@@ -22,6 +31,17 @@ class ListObject(BaseModel, Generic[Item]):
     first_id: str | None = None
     last_id: str | None = None
 
+    @classmethod
+    def from_page(cls, page: Page[T], render: Callable[[T], Item]) -> Self:
+        """``page`` as a list of API objects, each made by ``render``."""
+        data = [render(item) for item in page.data]
+        return cls(
+            data=data,
+            has_more=page.has_more,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+        )
+
 
 class JobError(BaseModel):
     code: str
@@ -29,8 +49,7 @@ class JobError(BaseModel):
     param: str | None = None
 
 
-class EventObject(BaseModel):
-    id: str
+class EventObject(APIObject):
     object: str
     created_at: int
     level: Literal["info", "warn", "error"]
@@ -38,31 +57,24 @@ class EventObject(BaseModel):
     type: Literal["message", "metrics"]
     data: dict[str, Any]
 
+    @classmethod
+    def from_record(cls, event: Event, *, kind: str, object: str) -> Self:
+        """An event of a ``kind`` job as an ``object`` (``rewrite_job.event``); its id is the stream id under the
+        kind's prefix (``rwevent-1700000000000-0``)."""
+        return cls(
+            id=f"{EVENT_PREFIX[kind].value}-{event.id}",
+            object=object,
+            created_at=event.created_at,
+            level=event.level,
+            message=event.message,
+            type=event.type,
+            data=event.data,
+        )
 
-def list_object(page: Page[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-    data = [render(item) for item in page.data]
-    return {
-        "object": "list",
-        "data": data,
-        "has_more": page.has_more,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
 
+class JobObject(APIObject):
+    """The API object of a job resource (rewrite job, fine-tuning job, eval run), made from the job's record."""
 
-def event_object(kind: str, obj: str) -> Callable[[Event], dict[str, Any]]:
-    """A renderer of ``kind``'s events as ``obj`` objects; the id is the stream id under the kind's prefix."""
-    prefix = EVENT_PREFIX[kind].value
-
-    def render(event: Event) -> dict[str, Any]:
-        return {
-            "id": f"{prefix}-{event.id}",
-            "object": obj,
-            "created_at": event.created_at,
-            "level": event.level,
-            "message": event.message,
-            "type": event.type,
-            "data": event.data,
-        }
-
-    return render
+    @classmethod
+    @abstractmethod
+    def from_record(cls, job: JobRecord) -> Self: ...

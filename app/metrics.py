@@ -7,7 +7,7 @@ are read from Redis at scrape time, so every API replica reports the same cluste
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -73,9 +73,10 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP request, labelled by the route template (``/v1/files/{file_id}``)."""
+    """Counts and times every HTTP request, labelled by the route template (``/v1/files/{file_id}``), into the
+    ``Metrics`` that ``metrics(scope)`` finds for the request (the app's, opened by its lifespan)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Callable[[Scope], Metrics]) -> None:
         self.app = app
         self.metrics = metrics
 
@@ -96,5 +97,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            metrics = self.metrics(scope)
+            metrics.requests.labels(scope["method"], route, str(status)).inc()
+            metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)

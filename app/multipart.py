@@ -9,9 +9,10 @@ while the rest is still on the wire.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
+import anyio.from_thread
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -160,3 +161,61 @@ class MultipartReader:
                 ),
             )
         )
+
+
+class Upload:
+    """An upload of one file part plus form fields, read as it arrives: ``await Upload.open(headers, body, limit)``
+    reads up to the file part; a worker thread then pulls the file with ``chunks()``, which also reads the fields
+    that follow the file.
+    """
+
+    # Multipart framing around the file (boundaries, part headers, small fields) stays well under this.
+    OVERHEAD = 64 * 1024
+
+    def __init__(self, reader: MultipartReader, filename: str, fields: dict[str, str]) -> None:
+        self._reader = reader
+        self.filename = filename
+        self.fields = fields
+
+    @classmethod
+    async def open(
+        cls, content_type: str, content_length: str | None, body: AsyncIterator[bytes], max_file_bytes: int
+    ) -> Upload:
+        """Refuse a body whose declared length is already over the limit, then read up to the ``file`` part."""
+        limit = max_file_bytes + cls.OVERHEAD
+        if content_length and content_length.isdigit() and int(content_length) > limit:
+            raise PayloadTooLarge(
+                f"File is larger than the limit of {max_file_bytes} bytes.",
+                param="file",
+                code="file_too_large",
+            )
+        reader = MultipartReader(content_type, body, max_body_bytes=limit)
+        fields: dict[str, str] = {}
+        while (part := await reader.next_part()) is not None:
+            if part.filename is None:
+                fields[part.name] = await reader.read_field()
+            elif part.name == "file":
+                return cls(reader, part.filename, fields)
+        raise InvalidRequest(
+            "Missing the 'file' field: send the dataset as a multipart file part.", param="file"
+        )
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, then the fields after it; call from a worker thread (``anyio.to_thread``)."""
+        while piece := anyio.from_thread.run(self._reader.read):
+            yield piece
+        anyio.from_thread.run(self._read_remaining_fields)
+
+    def field_or_later(self, name: str) -> str | Callable[[], str]:
+        """The field's value if it came before the file, else what reads it once the body has been read."""
+        return self.fields[name] if name in self.fields else lambda: self.field(name)
+
+    def field(self, name: str) -> str:
+        if name not in self.fields:
+            raise InvalidRequest(f"Missing the '{name}' field.", param=name)
+        return self.fields[name]
+
+    async def _read_remaining_fields(self) -> None:
+        while (part := await self._reader.next_part()) is not None:
+            if part.filename is None:
+                self.fields[part.name] = await self._reader.read_field()

@@ -17,3 +17,6 @@ class Enqueuer:
 
     def __call__(self, job: JobRecord) -> None:
         self.celery.send_task(RUN_JOB, args=RunJob(job.id).args, queue=job.queue)
+
+    def close(self) -> None:
+        self.celery.close()

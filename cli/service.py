@@ -101,9 +101,17 @@ class LocalService:
         env["REWRITER_REDIS_URL"] = self.redis_url
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         python = [sys.executable, "-m"]
-        self._spawn(
-            "api", [*python, "uvicorn", "app.main:app", "--host", self.host, "--port", str(self.port)], env
-        )
+        api = [
+            *python,
+            "uvicorn",
+            "--factory",
+            "app.main:create_app",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+        self._spawn("api", api, env)
         worker = [
             *python,
             "celery",

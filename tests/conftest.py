@@ -192,6 +192,7 @@ class Api:
         self.settings = settings
         self.store = Store.from_url(settings.redis_url)
         self.client = TestClient(create_app(settings), raise_server_exceptions=False)
+        self.client.__enter__()  # runs the app's lifespan, which opens its state; close() leaves it
         self.client.headers["Authorization"] = f"Bearer {self.store.create_key(team)}"
         self.team = self.store.team_for_key(self.client.headers["Authorization"].split()[1])
 
@@ -246,6 +247,7 @@ class Api:
             after = page["last_id"]
 
     def close(self) -> None:
+        self.client.__exit__(None, None, None)
         self.client.close()
 
 
@@ -282,14 +284,24 @@ def service(celery_worker: Settings) -> Iterator[Callable[..., Api]]:
 
 
 def start_api_server(env: dict[str, str], logdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn app.main:app`` on a free port; (process, base URL) once it answers /healthz."""
+    """``uvicorn --factory app.main:create_app`` on a free port; (process, base URL) once it answers /healthz."""
     import httpx
 
     port = free_port()
     log = logdir / f"uvicorn-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "app.main:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             env=env,
             cwd=REPO,
             stdout=out,

@@ -3,19 +3,19 @@ downstream gain and the forgetting of the retention suites (DESIGN §2.4)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, Self
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
-from app.listing import EventObject, JobError, ListObject, event_object, list_object
+from app.job_routes import JobResource, add_job_routes
+from app.listing import JobError, JobObject
 from rewriter.jobs.eval_run import EvalRunRequest, EvalRunSpec
 from rewriter.results import EvalResult
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/eval_runs", tags=["eval_runs"])
-KIND = "eval"
 
 
 class SuiteScore(BaseModel):
@@ -24,8 +24,7 @@ class SuiteScore(BaseModel):
     samples: list[dict[str, str]] = []
 
 
-class EvalRunObject(BaseModel):
-    id: str
+class EvalRunObject(JobObject):
     object: Literal["eval_run"] = "eval_run"
     created_at: int
     finished_at: int | None
@@ -42,63 +41,37 @@ class EvalRunObject(BaseModel):
     error: JobError | None
     metadata: dict[str, str] | None
 
-
-def eval_run_object(job: JobRecord) -> dict[str, Any]:
-    spec = EvalRunSpec.model_validate(job.spec)
-    result = EvalResult.model_validate(job.result or {}).model_dump()
-    return {
-        "id": job.id,
-        "object": "eval_run",
-        "created_at": job.created_at,
-        "finished_at": job.finished_at,
-        "status": job.status,
-        "model": spec.model,
-        "adapter": spec.adapter,
-        "base": spec.base,
-        "suites": spec.suites,
-        "n": spec.n,
-        "seed": spec.seed,
-        "results": result["results"],
-        "base_results": result["base_results"],
-        "comparison": result["comparison"],
-        "error": job.error,
-        "metadata": spec.metadata,
-    }
-
-
-@router.post("", response_model=EvalRunObject)
-def create_eval_run(body: EvalRunRequest, jobs: JobsDep, team: TeamDep) -> dict[str, Any]:
-    return eval_run_object(jobs.create_eval_run(team, body))
+    @classmethod
+    def from_record(cls, job: JobRecord) -> Self:
+        spec = EvalRunSpec.model_validate(job.spec)
+        result = EvalResult.model_validate(job.result or {}).model_dump()
+        return cls(
+            id=job.id,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            status=job.status,
+            model=spec.model,
+            adapter=spec.adapter,
+            base=spec.base,
+            suites=spec.suites,
+            n=spec.n,
+            seed=spec.seed,
+            results=result["results"],
+            base_results=result["base_results"],
+            comparison=result["comparison"],
+            error=job.error,
+            metadata=spec.metadata,
+        )
 
 
-@router.get("", response_model=ListObject[EvalRunObject])
-def list_eval_runs(
-    jobs: JobsDep,
-    team: TeamDep,
-    after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    order: Literal["asc", "desc"] = "desc",
-) -> dict[str, Any]:
-    return list_object(jobs.list(team, KIND, after=after, limit=limit, order=order), eval_run_object)
+@router.post("")
+def create_eval_run(body: EvalRunRequest, jobs: JobsDep, team: TeamDep) -> EvalRunObject:
+    return EvalRunObject.from_record(jobs.create_eval_run(team, body))
 
 
-@router.get("/{run_id}", response_model=EvalRunObject)
-def get_eval_run(run_id: str, jobs: JobsDep, team: TeamDep) -> dict[str, Any]:
-    return eval_run_object(jobs.get(team, KIND, run_id))
-
-
-@router.post("/{run_id}/cancel", response_model=EvalRunObject)
-def cancel_eval_run(run_id: str, jobs: JobsDep, team: TeamDep) -> dict[str, Any]:
-    return eval_run_object(jobs.cancel(team, KIND, run_id))
-
-
-@router.get("/{run_id}/events", response_model=ListObject[EventObject])
-def list_eval_run_events(
-    run_id: str,
-    jobs: JobsDep,
-    team: TeamDep,
-    after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-) -> dict[str, Any]:
-    page = jobs.events(team, KIND, run_id, after=after, limit=limit)
-    return list_object(page, event_object(KIND, "eval_run.event"))
+add_job_routes(
+    router,
+    JobResource(
+        kind="eval", model=EvalRunObject, name="eval_run", event_object="eval_run.event", id_param="run_id"
+    ),
+)

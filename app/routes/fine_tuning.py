@@ -7,23 +7,21 @@ sends all of these unchanged.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
-from app.listing import EventObject, JobError, ListObject, event_object, list_object
+from app.job_routes import JobResource, add_job_routes
+from app.listing import APIObject, JobError, JobObject, ListObject
 from rewriter.jobs.fine_tune import FineTuneJobSpec, FineTuningJobRequest
 from rewriter.results import FineTuneProgress, FineTuneResult
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine_tuning"])
-KIND = "fine_tune"
 
 
-class FineTuningJobObject(BaseModel):
-    id: str
+class FineTuningJobObject(JobObject):
     object: Literal["fine_tuning.job"] = "fine_tuning.job"
     created_at: int
     error: JobError | None
@@ -45,9 +43,32 @@ class FineTuningJobObject(BaseModel):
     suffix: str | None
     progress: dict[str, Any] | None
 
+    @classmethod
+    def from_record(cls, job: JobRecord) -> Self:
+        spec = FineTuneJobSpec.model_validate(job.spec)
+        result = FineTuneResult.model_validate(job.result or {})
+        return cls(
+            id=job.id,
+            created_at=job.created_at,
+            error=job.error,
+            fine_tuned_model=result.fine_tuned_model if job.status == "succeeded" else None,
+            finished_at=job.finished_at,
+            hyperparameters=spec.hyperparameters,
+            model=spec.model,
+            organization_id=job.team,
+            result_files=result.result_files,
+            seed=spec.seed,
+            status=job.status,
+            trained_tokens=result.trained_tokens,
+            training_file=spec.training_file,
+            metadata=spec.metadata,
+            method=spec.method_body,
+            suffix=spec.suffix,
+            progress=FineTuneProgress.model_validate(job.progress).stored() if job.progress else None,
+        )
 
-class CheckpointObject(BaseModel):
-    id: str
+
+class CheckpointObject(APIObject):
     object: Literal["fine_tuning.job.checkpoint"] = "fine_tuning.job.checkpoint"
     created_at: int
     fine_tuned_model_checkpoint: str
@@ -55,81 +76,41 @@ class CheckpointObject(BaseModel):
     metrics: dict[str, float]
     step_number: int
 
-
-def fine_tuning_job_object(job: JobRecord) -> dict[str, Any]:
-    spec = FineTuneJobSpec.model_validate(job.spec)
-    result = FineTuneResult.model_validate(job.result or {})
-    return {
-        "id": job.id,
-        "object": "fine_tuning.job",
-        "created_at": job.created_at,
-        "error": job.error,
-        "fine_tuned_model": result.fine_tuned_model if job.status == "succeeded" else None,
-        "finished_at": job.finished_at,
-        "hyperparameters": spec.hyperparameters,
-        "model": spec.model,
-        "organization_id": job.team,
-        "result_files": result.result_files,
-        "seed": spec.seed,
-        "status": job.status,
-        "trained_tokens": result.trained_tokens,
-        "training_file": spec.training_file,
-        "validation_file": None,
-        "estimated_finish": None,
-        "integrations": [],
-        "metadata": spec.metadata,
-        "method": spec.method_body,
-        "suffix": spec.suffix,
-        "progress": FineTuneProgress.model_validate(job.progress).model_dump() if job.progress else None,
-    }
+    @classmethod
+    def from_record(cls, checkpoint: dict[str, Any]) -> Self:
+        """A checkpoint as the job's result lists it (its keys are the object's)."""
+        return cls.model_validate(checkpoint)
 
 
-@router.post("", response_model=FineTuningJobObject)
-def create_fine_tuning_job(body: FineTuningJobRequest, jobs: JobsDep, team: TeamDep) -> dict[str, Any]:
+@router.post("")
+def create_fine_tuning_job(body: FineTuningJobRequest, jobs: JobsDep, team: TeamDep) -> FineTuningJobObject:
     """Check the training file and model, resolve the hyperparameters, record the job, enqueue it."""
-    return fine_tuning_job_object(jobs.create_fine_tuning_job(team, body))
+    return FineTuningJobObject.from_record(jobs.create_fine_tuning_job(team, body))
 
 
-@router.get("", response_model=ListObject[FineTuningJobObject])
-def list_fine_tuning_jobs(
-    jobs: JobsDep,
-    team: TeamDep,
-    after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, Any]:
-    return list_object(jobs.list(team, KIND, after=after, limit=limit), fine_tuning_job_object)
+add_job_routes(
+    router,
+    JobResource(
+        kind="fine_tune",
+        model=FineTuningJobObject,
+        name="fine_tuning_job",
+        event_object="fine_tuning.job.event",
+        ordered=False,  # OpenAI's list takes no `order`
+        docs={
+            "events": "Oldest first; per-step metrics are events of type ``metrics`` with the values in ``data``."
+        },
+    ),
+)
 
 
-@router.get("/{job_id}", response_model=FineTuningJobObject)
-def get_fine_tuning_job(job_id: str, jobs: JobsDep, team: TeamDep) -> dict[str, Any]:
-    return fine_tuning_job_object(jobs.get(team, KIND, job_id))
-
-
-@router.post("/{job_id}/cancel", response_model=FineTuningJobObject)
-def cancel_fine_tuning_job(job_id: str, jobs: JobsDep, team: TeamDep) -> dict[str, Any]:
-    return fine_tuning_job_object(jobs.cancel(team, KIND, job_id))
-
-
-@router.get("/{job_id}/events", response_model=ListObject[EventObject])
-def list_fine_tuning_events(
-    job_id: str,
-    jobs: JobsDep,
-    team: TeamDep,
-    after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-) -> dict[str, Any]:
-    """Oldest first; per-step metrics are events of type ``metrics`` with the values in ``data``."""
-    page = jobs.events(team, KIND, job_id, after=after, limit=limit)
-    return list_object(page, event_object(KIND, "fine_tuning.job.event"))
-
-
-@router.get("/{job_id}/checkpoints", response_model=ListObject[CheckpointObject])
+@router.get("/{job_id}/checkpoints")
 def list_fine_tuning_checkpoints(
     job_id: str,
     jobs: JobsDep,
     team: TeamDep,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> dict[str, Any]:
+) -> ListObject[CheckpointObject]:
     """Newest first. A job that succeeded has its final checkpoint: the fine-tuned model itself."""
-    return list_object(jobs.checkpoints(team, job_id, after=after, limit=limit), dict)
+    page = jobs.checkpoints(team, job_id, after=after, limit=limit)
+    return ListObject[CheckpointObject].from_page(page, CheckpointObject.from_record)

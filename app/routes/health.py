@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Literal
+
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import StorageDep, StoreDep
-from app.metrics import Metrics
+from app.deps import ArtifactsDep, MetricsDep, StoreDep
 
 router = APIRouter(tags=["health"])
 
 
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+
+
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """The process answers: nothing else is checked."""
-    return {"status": "ok"}
+    return Health()
 
 
 @router.get("/readyz")
-def readyz(store: StoreDep, artifacts: StorageDep) -> dict[str, str]:
+def readyz(store: StoreDep, artifacts: ArtifactsDep) -> Readiness:
     """Redis answers a ping and storage takes a write; 503 with the error envelope otherwise."""
     store.ping()
     artifacts.check()
-    return {"status": "ready"}
+    return Readiness()
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    registry = request.app.state.metrics
-    assert isinstance(registry, Metrics)
-    body = await run_in_threadpool(generate_latest, registry.registry)  # the store collector reads Redis
+async def metrics(metrics: MetricsDep) -> Response:
+    body = await run_in_threadpool(generate_latest, metrics.registry)  # the store collector reads Redis
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -3,19 +3,19 @@ lineage (which job trained them, on which file, from which model)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.deps import ModelsDep, TeamDep
+from app.deps import RegistryDep, TeamDep
+from app.listing import APIObject
 from rewriter.service.models import Model
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-class ModelObject(BaseModel):
-    id: str
+class ModelObject(APIObject):
     object: Literal["model"] = "model"
     created: int
     owned_by: str
@@ -24,30 +24,22 @@ class ModelObject(BaseModel):
     parent: str | None
     lineage: dict[str, Any] | None
 
+    @classmethod
+    def from_record(cls, model: Model) -> Self:
+        """The registry's model: its attributes are the object's fields."""
+        return cls.model_validate(model, from_attributes=True)
+
 
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelObject]
 
 
-def model_object(model: Model) -> dict[str, Any]:
-    return {
-        "id": model.id,
-        "object": "model",
-        "created": model.created,
-        "owned_by": model.owned_by,
-        "kind": model.kind,
-        "base": model.base,
-        "parent": model.parent,
-        "lineage": model.lineage,
-    }
+@router.get("")
+def list_models(registry: RegistryDep, team: TeamDep) -> ModelList:
+    return ModelList(data=[ModelObject.from_record(model) for model in registry.list(team)])
 
 
-@router.get("", response_model=ModelList)
-def list_models(models: ModelsDep, team: TeamDep) -> dict[str, Any]:
-    return {"object": "list", "data": [model_object(m) for m in models.list(team)]}
-
-
-@router.get("/{model_id}", response_model=ModelObject)
-def get_model(model_id: str, models: ModelsDep, team: TeamDep) -> dict[str, Any]:
-    return model_object(models.get(team, model_id))
+@router.get("/{model_id}")
+def get_model(model_id: str, registry: RegistryDep, team: TeamDep) -> ModelObject:
+    return ModelObject.from_record(registry.get(team, model_id))

@@ -33,7 +33,7 @@ def peak_rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def serve(settings: Settings, store: Store, tmp_path: Path) -> Iterator[Callable[..., tuple[str, int, str]]]:
-    """Start ``uvicorn app.main:app`` in a child process on a free port: (base URL, server pid, API key)."""
+    """Start ``uvicorn --factory app.main:create_app`` in a child process on a free port: (base URL, server pid, API key)."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(**env_overrides: str) -> tuple[str, int, str]:
@@ -45,7 +45,17 @@ def serve(settings: Settings, store: Store, tmp_path: Path) -> Iterator[Callable
         log = tmp_path / f"uvicorn-{port}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "app.main:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
                 env=env,
                 cwd=REPO,
                 stdout=out,
