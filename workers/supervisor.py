@@ -5,10 +5,10 @@ start processes itself (vLLM does) and can be stopped as a group. While it runs 
 polls its cancel flag (SIGTERM to the group, SIGKILL after a grace period) and, when it exits, maps the exit code
 to the job's status: 0 → done, non-zero → failed with the tail of stderr, cancelled whenever a cancel was asked.
 
-What a child module must do: read the job from the store (``Store.get_job(job_id, team=None)``), do the work,
-report with ``add_event`` / ``set_progress`` / ``set_result``, exit 0 on success or non-zero with the reason on
-stderr, stop promptly on SIGTERM, and be resumable: a job whose worker died is run again from the start of the
-module with the same job id.
+What a child module must do (``rewriter.runs.context.entry`` does the reading and the exiting): read the job from
+the store (``Store.get_job(job_id, team=None)``), do the work, report with ``add_event`` / ``set_progress`` /
+``set_result``, exit 0 on success or non-zero with the reason on stderr, stop promptly on SIGTERM, and be
+resumable: a job whose worker died is run again from the start of the module with the same job id.
 """
 
 from __future__ import annotations
