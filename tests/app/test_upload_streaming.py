@@ -33,7 +33,8 @@ def peak_rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def serve(settings: Settings, store: Store, tmp_path: Path) -> Iterator[Callable[..., tuple[str, int, str]]]:
-    """Start ``uvicorn --factory app.main:create_app`` in a child process on a free port: (base URL, server pid, API key)."""
+    """Start ``uvicorn --factory app.main:create_app`` in a child process on a free port: (base URL, server pid,
+    API key)."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(**env_overrides: str) -> tuple[str, int, str]:
