@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app import errors
 from app.metrics import Metrics, MetricsMiddleware
 from app.queue import Enqueuer
-from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs
+from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs, rewrite_rows, ui
 from rewriter import __version__
 from rewriter.jobs import JobService
 from rewriter.service.artifacts import Artifacts
@@ -43,8 +43,9 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
-    for module in (files, rewrite_jobs, fine_tuning, eval_runs, models):
+    for module in (files, rewrite_jobs, rewrite_rows, fine_tuning, eval_runs, models):
         app.include_router(module.router, responses=errors.RESPONSES)
+    ui.install(app)
     return app
 
 
