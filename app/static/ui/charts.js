@@ -4,7 +4,7 @@ const NS = "http://www.w3.org/2000/svg";
 const COLORS = ["#4a7ab5", "#e08a3c", "#5aa469", "#b5484a", "#8a6bb5"];
 const W = 560;
 const H = 260;
-const PAD = { left: 52, right: 12, top: 28, bottom: 40 };
+const PAD = { left: 52, right: 12, top: 46, bottom: 40 };
 
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
@@ -41,8 +41,8 @@ function frame(title, xLabel, yLabel, lo, hi) {
 function legend(root, names) {
   let x = PAD.left;
   names.forEach((name, i) => {
-    root.append(svg("rect", { x, y: PAD.top - 12, width: 10, height: 10, fill: COLORS[i % COLORS.length] }));
-    root.append(svg("text", { x: x + 14, y: PAD.top - 3, class: "legend" }, name));
+    root.append(svg("rect", { x, y: PAD.top - 18, width: 10, height: 10, fill: COLORS[i % COLORS.length] }));
+    root.append(svg("text", { x: x + 14, y: PAD.top - 9, class: "legend" }, name));
     x += 24 + 7 * name.length;
   });
 }
