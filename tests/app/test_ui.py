@@ -256,3 +256,9 @@ def test_fine_tuning_eval_and_forgetting_pages(
     assert [r.get_attribute("data-id") for r in table] == [run["id"] for run in runs]
     assert "+0.0 pts" in table[1].find_element("css selector", ".gain").text  # the base against itself
     screenshot(browser, "forgetting")
+    browser.get(f"{base}/ui/jobs")
+    wait_css(browser, f"#fine-tuning-jobs tr[data-id='{job['id']}']", "the fine-tuning job in the jobs list")
+    assert {r["id"] for r in runs} <= {
+        r.get_attribute("data-id") for r in find(browser, "#eval-runs tbody tr")
+    }
+    screenshot(browser, "jobs")  # now with every kind of job
