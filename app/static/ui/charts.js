@@ -58,8 +58,8 @@ export function lineChart(title, series, xLabel, yLabel) {
   const hi = Math.max(...ys) * 1.05 || 1;
   const { root, y } = frame(title, xLabel, yLabel, lo, hi);
   const x = (v) => PAD.left + (W - PAD.left - PAD.right) * ((v - x0) / (x1 - x0 || 1));
-  for (const t of ticks(x0, x1, Math.min(5, Math.max(1, x1 - x0)))) {
-    root.append(svg("text", { x: x(t), y: H - PAD.bottom + 14, "text-anchor": "middle", class: "tick" }, Math.round(t)));
+  for (const t of new Set(ticks(x0, x1, Math.min(5, Math.max(1, x1 - x0))).map(Math.round))) {
+    root.append(svg("text", { x: x(t), y: H - PAD.bottom + 14, "text-anchor": "middle", class: "tick" }, t));
   }
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
