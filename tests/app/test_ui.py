@@ -76,6 +76,7 @@ def browser() -> Iterator[Any]:
     )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the pages' console, for script errors
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
@@ -129,6 +130,14 @@ def screenshot(driver: Any, name: str) -> None:
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
         driver.set_window_size(1400, 1000)
+
+
+def script_errors(driver: Any) -> list[str]:
+    """The console's errors since the last call, but for the failed loads a 404 page makes on purpose."""
+    logs = driver.get_log("browser")
+    return [
+        e["message"] for e in logs if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+    ]
 
 
 def log_in(driver: Any, base: str, key: str) -> None:
@@ -191,6 +200,7 @@ def test_a_finished_jobs_fallback_rows_match_its_output_file(
     assert (
         "of the matches" in find(browser, "#page-info")[0].text and not find(browser, "#next")[0].is_enabled()
     )
+    assert script_errors(browser) == []
     # The key went out only as a header: not in any URL the browser opened, not in the server's log.
     assert team.key not in browser.current_url
     log = "".join(p.read_text() for p in Path(settings.data_dir).glob("uvicorn-*.log"))
@@ -262,3 +272,4 @@ def test_fine_tuning_eval_and_forgetting_pages(
         r.get_attribute("data-id") for r in find(browser, "#eval-runs tbody tr")
     }
     screenshot(browser, "jobs")  # now with every kind of job
+    assert script_errors(browser) == []
