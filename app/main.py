@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from app import errors
 from app.metrics import MetricsMiddleware
-from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs
+from app.routes import eval_runs, files, fine_tuning, health, models, rewrite_jobs, rewrite_rows, ui
 from app.state import AppState, lifespan
 from rewriter import __version__
 from rewriter.settings import Settings, get_settings
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(MetricsMiddleware, metrics=lambda scope: AppState.of(scope).metrics)
     app.include_router(health.router)
-    for module in (files, rewrite_jobs, fine_tuning, eval_runs, models):
+    for module in (files, rewrite_jobs, rewrite_rows, fine_tuning, eval_runs, models):
         app.include_router(module.router, responses=errors.RESPONSES)
+    ui.install(app)
     return app
