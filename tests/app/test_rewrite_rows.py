@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from rewriter.service.artifacts import Artifacts
 from rewriter.settings import Settings
 from tests.conftest import Api
 from tests.rewriter.service.test_rows import rewrite_job
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_rows_endpoint(settings: Settings) -> None:
     api, other = Api(settings, "acme"), Api(settings, "other")
     try:
-        job_id, output = rewrite_job(api.store, api.client.app.state.artifacts, api.team)
+        job_id, output = rewrite_job(api.store, Artifacts(settings.artifacts_url), api.team)
         path = f"/v1/rewrite_jobs/{job_id}/rows"
         page = api.get(f"{path}?provenance=expert_fallback&limit=2")
         assert (
