@@ -18,16 +18,14 @@ DEMO_ROWS = 320
 
 
 def run_demo(workdir: Path = Path("var/demo")) -> None:
-    import torch
-
     from rewriter import pipeline, reports
-    from rewriter.engines import load_engine
+    from rewriter.engines import load_engine, seed_everything
     from rewriter.engines.hf import HFEngine
     from rewriter.evaluation import compare, evaluate
     from rewriter.specs import StrategySpec
     from rewriter.suites import RETENTION_SUITES, SUITES, get_suite
 
-    torch.manual_seed(0)
+    seed_everything(0)
     workdir.mkdir(parents=True, exist_ok=True)
     engine = load_engine("toy")
     typer.echo("== 1. The toy backbone's scorecard (greedy accuracy, 200 held-out problems per suite) ==")

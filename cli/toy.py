@@ -54,13 +54,10 @@ def build(
     seed: Annotated[int, typer.Option(help="seed")] = 0,
 ) -> None:
     """Pretrain the toy backbone (~30 minutes on 2 cores) and write its model card."""
-    import torch
-
     from rewriter.backbones import TOY_DIR
     from training.pretrain import PretrainConfig
     from training.toy_build import build as build_toy
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     card = build_toy(
         output or TOY_DIR,
         PretrainConfig(seed=seed) if steps is None else PretrainConfig(steps=steps, seed=seed),

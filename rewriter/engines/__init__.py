@@ -31,3 +31,10 @@ def load_engine(model: str = "toy", engine: str = "hf", device: str = "auto") ->
 
 
 __all__ = ["Conditioning", "Engine", "Generation", "load_engine", "mean_nll"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generators (CPU and CUDA) for code that samples outside an engine's own seeded calls."""
+    import torch
+
+    torch.manual_seed(seed)

@@ -17,6 +17,7 @@ from rewriter.engines import load_engine
 from rewriter.results import RowCounts
 from rewriter.specs import StrategySpec
 from rewriter.suites import get_suite
+from tests.conftest import WAIT_SCALE
 
 PROVENANCES = {"self", "guided", "rewritten", "expert_fallback", "original"}
 
@@ -178,7 +179,7 @@ def test_killed_rewrite_resumes_with_each_row_exactly_once(tmp_path: Path) -> No
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     parts = pipeline.parts_dir(out)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 120 * WAIT_SCALE
     while time.monotonic() < deadline and len(list(parts.glob("shard-*.jsonl"))) < 2:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         time.sleep(0.05)
