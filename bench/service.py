@@ -41,7 +41,7 @@ from bench.load import run_phase  # noqa: E402
 from cli.service import LocalService  # noqa: E402
 from rewriter.client import Client, RewriteJob  # noqa: E402
 from rewriter.service.store import Store  # noqa: E402
-from rewriter.settings import Settings  # noqa: E402
+from rewriter.settings import ApiSettings, Settings  # noqa: E402
 
 MB = 1 << 20
 
@@ -183,9 +183,8 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rewriter-bench-"))
-    settings = Settings(data_dir=work / "data")
-    if args.api_workers is not None:
-        settings.api.workers = args.api_workers
+    api = ApiSettings() if args.api_workers is None else ApiSettings(workers=args.api_workers)
+    settings = Settings(data_dir=work / "data", api=api)
     rows_table: list[tuple[str, str, str]] = []
 
     def report(*rows: tuple[str, str, str]) -> None:
