@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewriter.errors import InvalidRequest
+from rewriter.specs import Seed
 
 
 class EvalRunRequest(BaseModel):
@@ -17,7 +18,7 @@ class EvalRunRequest(BaseModel):
     suites: list[str] | None = Field(None, description="Toy suite names; default: all.")
     n: int = Field(200, ge=1, le=5000, description="Test problems per suite.")
     base: str | None = Field(None, description="Compare with this model: gain and forgetting.")
-    seed: int = 0
+    seed: Seed = 0
     metadata: dict[str, str] | None = None
 
 
