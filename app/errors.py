@@ -131,6 +131,21 @@ def describe(exc: Exception) -> tuple[str, str | None, str | None]:
     return f"Service unavailable: {exc}", None, None
 
 
+def allowed_methods(request: Request, fallback: str) -> str:
+    """The methods the request's path takes, from every documented route whose path template matches it (Starlette
+    names only the first matching route's); ``fallback`` for a path the document does not list.
+
+    HEAD comes with GET, as Starlette serves it."""
+    methods: set[str] = set()
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or fallback
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that make every error answer an OpenAI envelope."""
 
@@ -154,8 +169,14 @@ def install(app: FastAPI) -> None:
             message = f"Unknown request URL: {request.method} {request.url.path}."
             return envelope(404, message, "invalid_request_error", code="unknown_url")
         kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
-        # 405 carries ``Allow`` (the methods the path takes): keep the exception's headers.
-        return envelope(exc.status_code, str(exc.detail), kind, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if (
+            exc.status_code == 405
+        ):  # Starlette's Allow names one route's methods; the path may have several routes
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
+            message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}."
+            return envelope(405, message, kind, code="method_not_allowed", headers=headers)
+        return envelope(exc.status_code, str(exc.detail), kind, headers=headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
