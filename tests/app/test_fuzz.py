@@ -47,7 +47,7 @@ def body(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """``base`` with some of ``fields`` set to drawn values (each field's own strategy, or anything at all)."""
     drawn = {name: st.one_of(strategy, values) for name, strategy in fields.items()}
-    return st.fixed_dictionaries(base, optional=drawn)
+    return st.fixed_dictionaries({name: st.just(value) for name, value in base.items()}, optional=drawn)
 
 
 SAMPLING = st.fixed_dictionaries(
