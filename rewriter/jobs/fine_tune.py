@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewriter.errors import InvalidRequest
-from rewriter.jobs.rewrite import check_verifier
+from rewriter.jobs.rewrite import VERIFIER_ENUM, check_verifier
 from rewriter.specs import Seed, VerifierOptions
 
 # The learning rate `learning_rate_multiplier` scales: the toy recipe's (full fine-tune, AdamW, DESIGN §4.1).
@@ -69,7 +69,7 @@ class GRPOMethod(BaseModel):
     lora_alpha: int | None = Field(None, ge=1, le=65536)
     max_completion_length: int | None = Field(None, ge=1, le=8192)
     temperature: float | None = Field(None, gt=0, le=2)
-    verifier: str = "toy-number"
+    verifier: str = Field("toy-number", json_schema_extra=VERIFIER_ENUM)
     verifier_options: VerifierOptions = Field(default_factory=dict)
     lambda_dist: float | None = Field(None, ge=0, le=1000)
     lambda_div: float | None = Field(None, ge=0, le=1000)

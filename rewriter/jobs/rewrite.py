@@ -10,8 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from rewriter.errors import InvalidRequest
 from rewriter.records import Schema
 from rewriter.specs import Seed, StrategyName, StrategySpec, VerifierOptions
+from rewriter.verifiers import VERIFIERS
 
 DATASET_SCHEMAS = ("qa", "prompt_completion", "messages")
+# The verifier names, stated in the OpenAPI document (``check_verifier`` is what refuses an unknown one).
+VERIFIER_ENUM: dict[str, Any] = {"enum": list(VERIFIERS)}
 MAX_ROWS = 2**31 - 1  # row counts and indices stay within a signed 32-bit integer
 # StrategySpec fields that have a place of their own in the request (not inside `settings`).
 _OWN_FIELDS = {"strategy", "verifier", "verifier_options", "seed", "adapter"}
@@ -48,7 +51,9 @@ class RewriteJobRequest(BaseModel):
     model: str | None = Field(None, description="The backbone π0 (a model id); default: the service's.")
     adapter: str | None = Field(None, description="policy: the model id of a trained rewriting adapter.")
     verifier: str = Field(
-        "math", description="The gate: math, numeric, exact, choice, regex, toy-number, ..."
+        "math",
+        description="The gate: math, numeric, exact, choice, regex, toy-number, ...",
+        json_schema_extra=VERIFIER_ENUM,
     )
     verifier_options: VerifierOptions = Field(
         default_factory=dict,
