@@ -170,9 +170,8 @@ def install(app: FastAPI) -> None:
             return envelope(404, message, "invalid_request_error", code="unknown_url")
         kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
         headers = dict(exc.headers or {})
-        if (
-            exc.status_code == 405
-        ):  # Starlette's Allow names one route's methods; the path may have several routes
+        if exc.status_code == 405:
+            # Starlette's Allow names one route's methods; the path may have several routes (GET and POST)
             headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
             message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}."
             return envelope(405, message, kind, code="method_not_allowed", headers=headers)

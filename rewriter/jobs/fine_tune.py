@@ -19,9 +19,9 @@ GRPO_BASE_LEARNING_RATE = 1e-3  # LoRA; GRPO's own default 1e-6 does not move th
 DEFAULT_BATCH_SIZE = 32
 GRPO_PROMPTS, GRPO_GENERATIONS = 4, 4  # the trainer's defaults: 16 completions per step
 DEFAULT_STEPS = 100
-MAX_STEPS = (
-    1_000_000  # optimizer steps (or epochs) a job may ask for; the trainers count them in int32 tensors
-)
+# Upper bounds on what a job may ask for: far above any run on this service (the toy recipe takes 100 steps of 32
+# rows), low enough that a typo such as 10**12 steps is refused instead of queueing a job that never ends.
+MAX_STEPS = 1_000_000
 MAX_BATCH = 4096
 # Request models refuse unknown fields, NaN and ±inf (a NaN learning rate would train to NaN weights).
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
