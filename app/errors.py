@@ -7,6 +7,8 @@ domain errors, request validation errors, unknown routes and unexpected failures
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -68,11 +70,49 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def envelope(
-    status: int, message: str, type_: str, param: str | None = None, code: str | None = None
+    status: int,
+    message: str,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    extra = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return JSONResponse(body, status_code=status, headers={**extra, **(headers or {})})
+
+
+# Where pydantic names a union's member in an error's location (``seed.int``, ``n_epochs.literal['auto']``):
+# not a field, so not part of the ``param``.
+_MEMBER = re.compile(r"^(constrained-)?(str|int|float|bool|none|list|dict)$|\[")
+
+
+def first_problem(errors: Sequence[Any]) -> tuple[str | None, str]:
+    """(param, message) of a request validation error: the first error's field as a dotted path, and of the
+    errors at that field (one per union member) the one that says what is wrong with the value rather than with
+    its type.
+
+    >>> first_problem([
+    ...     {"loc": ("body", "verifier_options", "tolerance", "str"), "type": "string_type", "msg": "not a str"},
+    ...     {"loc": ("body", "verifier_options", "tolerance", "float"), "type": "finite_number", "msg": "finite"},
+    ... ])
+    ('verifier_options.tolerance', 'finite')
+    """
+    if not errors:
+        return None, "Invalid request."
+
+    def param(error: Any) -> str | None:
+        location = [str(part) for part in error.get("loc", ())]
+        if location and location[0] in {"body", "query", "path", "header", "cookie"}:
+            location = location[1:]
+        if error.get("type") == "json_invalid":
+            return None  # its location is a character offset
+        return ".".join(part for part in location if not _MEMBER.search(part)) or None
+
+    where = param(errors[0])
+    same = [error for error in errors if param(error) == where]
+    telling = [error for error in same if not str(error.get("type", "")).endswith(("_type", "literal_error"))]
+    return where, str((telling or same)[0].get("msg", "Invalid request."))
 
 
 def status_for(exc: Exception) -> tuple[int, str] | None:
@@ -91,6 +131,21 @@ def describe(exc: Exception) -> tuple[str, str | None, str | None]:
     return f"Service unavailable: {exc}", None, None
 
 
+def allowed_methods(request: Request, fallback: str) -> str:
+    """The methods the request's path takes, from every documented route whose path template matches it (Starlette
+    names only the first matching route's); ``fallback`` for a path the document does not list.
+
+    HEAD comes with GET, as Starlette serves it."""
+    methods: set[str] = set()
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or fallback
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that make every error answer an OpenAI envelope."""
 
@@ -103,12 +158,7 @@ def install(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-        location = [
-            str(part) for part in first.get("loc", ()) if part not in {"body", "query", "path", "header"}
-        ]
-        param = ".".join(location) or None
-        message = first.get("msg", "Invalid request.")
+        param, message = first_problem(exc.errors())
         return envelope(
             400, f"Invalid value for {param}: {message}" if param else message, "invalid_request_error", param
         )
@@ -119,7 +169,13 @@ def install(app: FastAPI) -> None:
             message = f"Unknown request URL: {request.method} {request.url.path}."
             return envelope(404, message, "invalid_request_error", code="unknown_url")
         kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
-        return envelope(exc.status_code, str(exc.detail), kind)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names one route's methods; the path may have several routes (GET and POST)
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
+            message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}."
+            return envelope(405, message, kind, code="method_not_allowed", headers=headers)
+        return envelope(exc.status_code, str(exc.detail), kind, headers=headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Query
 
 from app.deps import JobsDep, TeamDep
 from app.listing import EventObject, JobObject, ListObject
+from rewriter.jobs.kinds import EVENT_PREFIX
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class JobResource:
 def add_job_routes(router: APIRouter, resource: JobResource) -> None:
     kind, model = resource.kind, resource.model
     job_id_type = Annotated[str, Path(alias=resource.id_param)]
+    # an event id as shown (``rwevent-1700000000000-0``) or bare (the stream id): two unsigned 64-bit integers
+    event_cursor = rf"^({EVENT_PREFIX[kind].value}-)?\d{{1,20}}-\d{{1,20}}$"
     job_list: Any = ListObject[model]  # type: ignore[valid-type]  # parametrized at run time, for the schema
 
     def list_ordered(
@@ -65,7 +68,7 @@ def add_job_routes(router: APIRouter, resource: JobResource) -> None:
         job_id: job_id_type,
         jobs: JobsDep,
         team: TeamDep,
-        after: str | None = None,
+        after: Annotated[str | None, Query(pattern=event_cursor, description="An event's id.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     ) -> ListObject[EventObject]:
         page = jobs.events(team, kind, job_id, after=after, limit=limit)

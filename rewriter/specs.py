@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -11,6 +11,13 @@ from rewriter import prompts
 StrategyName = Literal["identity", "self_distill", "guided_resolve", "policy"]
 Selection = Literal["first", "min_nll", "reward"]
 Fallback = Literal["expert", "drop"]
+
+# numpy's seeds (transformers' set_seed seeds numpy too) are unsigned 32-bit: a larger or negative seed would pass
+# here and fail in the worker.
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="Random seed, 0 to 2**32 - 1.")]
+# A verifier option: a string or a finite number (each verifier checks its own).
+VerifierOptions = dict[str, str | float]
 
 DEFAULT_SELECTION: dict[str, Selection] = {
     "identity": "first",
@@ -23,7 +30,7 @@ DEFAULT_SELECTION: dict[str, Selection] = {
 class StrategySpec(BaseModel):
     """How to rewrite: strategy, sampling, gate, selection and fallback. Defaults follow the papers (DESIGN §2.2)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     strategy: StrategyName = "guided_resolve"
     k: int = Field(4, ge=1, le=64, description="candidates sampled per row (per stage)")
@@ -34,8 +41,8 @@ class StrategySpec(BaseModel):
     selection: Selection | None = Field(None, description="default: min_nll (reward for policy)")
     fallback: Fallback = "expert"
     verifier: str = "math"
-    verifier_options: dict[str, str | float] = Field(default_factory=dict)
-    seed: int = 0
+    verifier_options: VerifierOptions = Field(default_factory=dict)
+    seed: Seed = 0
     adapter: str | None = Field(
         None, description="policy: a LoRA adapter directory (none = prompt-only rewriting)"
     )

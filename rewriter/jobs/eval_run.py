@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewriter.errors import InvalidRequest
+from rewriter.specs import Seed
+from rewriter.suites import SUITES
 
 
 class EvalRunRequest(BaseModel):
@@ -14,10 +18,12 @@ class EvalRunRequest(BaseModel):
 
     model: str
     adapter: str | None = Field(None, description="An adapter model id to apply on the model.")
-    suites: list[str] | None = Field(None, description="Toy suite names; default: all.")
+    suites: list[Annotated[str, Field(json_schema_extra={"enum": list(SUITES)})]] | None = Field(
+        None, min_length=1, description="Toy suite names; default: all."
+    )
     n: int = Field(200, ge=1, le=5000, description="Test problems per suite.")
     base: str | None = Field(None, description="Compare with this model: gain and forgetting.")
-    seed: int = 0
+    seed: Seed = 0
     metadata: dict[str, str] | None = None
 
 
@@ -33,8 +39,6 @@ class EvalRunSpec(BaseModel):
 
 
 def check_suites(suites: list[str] | None) -> list[str]:
-    from rewriter.suites import SUITES
-
     names = list(SUITES) if suites is None else suites
     if not names:
         raise InvalidRequest("suites must name at least one suite.", param="suites")

@@ -5,12 +5,13 @@ exact trainer settings (``training_plan``)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rewriter.errors import InvalidRequest
-from rewriter.jobs.rewrite import check_verifier
+from rewriter.jobs.rewrite import VERIFIER_ENUM, check_verifier
+from rewriter.specs import Seed, VerifierOptions
 
 # The learning rate `learning_rate_multiplier` scales: the toy recipe's (full fine-tune, AdamW, DESIGN §4.1).
 SFT_BASE_LEARNING_RATE = 1e-4
@@ -18,51 +19,60 @@ GRPO_BASE_LEARNING_RATE = 1e-3  # LoRA; GRPO's own default 1e-6 does not move th
 DEFAULT_BATCH_SIZE = 32
 GRPO_PROMPTS, GRPO_GENERATIONS = 4, 4  # the trainer's defaults: 16 completions per step
 DEFAULT_STEPS = 100
+# Upper bounds on what a job may ask for: far above any run on this service (the toy recipe takes 100 steps of 32
+# rows), low enough that a typo such as 10**12 steps is refused instead of queueing a job that never ends.
+MAX_STEPS = 1_000_000
+MAX_BATCH = 4096
+# Request models refuse unknown fields, NaN and ±inf (a NaN learning rate would train to NaN weights).
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SupervisedHyperparameters(BaseModel):
     """OpenAI's supervised hyperparameters, plus ``steps`` and ``learning_rate`` (ours) to set them exactly."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    n_epochs: int | Literal["auto"] | None = Field(None, description="Passes over the file (or give steps).")
-    steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides n_epochs.")
-    batch_size: int | Literal["auto"] | None = None
-    learning_rate_multiplier: float | Literal["auto"] | None = Field(
-        None, description=f"× {SFT_BASE_LEARNING_RATE} (SFT) or {GRPO_BASE_LEARNING_RATE} (GRPO)."
+    n_epochs: Annotated[int, Field(ge=1, le=MAX_STEPS)] | Literal["auto"] | None = Field(
+        None, description="Passes over the file (or give steps)."
+    )
+    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="Optimizer steps; overrides n_epochs.")
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] | Literal["auto"] | None = None
+    learning_rate_multiplier: Annotated[float, Field(gt=0, le=1e4)] | Literal["auto"] | None = Field(
+        None,
+        description=f"× {SFT_BASE_LEARNING_RATE} (SFT) or {GRPO_BASE_LEARNING_RATE} (GRPO); the rate must stay <= 1.",
     )
     learning_rate: float | None = Field(None, gt=0, le=1, description="Overrides the multiplier.")
 
 
 class SupervisedMethod(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     hyperparameters: SupervisedHyperparameters = Field(default_factory=SupervisedHyperparameters)
     loss: Literal["nll", "dft", "is"] = Field("nll", description="nll, dft (Dynamic FT) or is (importance)")
     lora: bool = Field(False, description="Train a LoRA adapter instead of the full model.")
     lora_r: int | None = Field(None, ge=1, le=1024)
-    lora_alpha: int | None = Field(None, ge=1)
-    max_length: int | None = Field(None, ge=8)
+    lora_alpha: int | None = Field(None, ge=1, le=65536)
+    max_length: int | None = Field(None, ge=8, le=131072)
 
 
 class GRPOMethod(BaseModel):
     """Our extension: GRPO with a LoRA adapter — the rewriting policy (``rewriter``) or on-policy task RL."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     mode: Literal["rewriter", "task"] = "rewriter"
     hyperparameters: SupervisedHyperparameters = Field(default_factory=SupervisedHyperparameters)
     num_generations: int | None = Field(None, ge=2, le=64)
-    prompts_per_step: int | None = Field(None, ge=1)
-    beta: float | None = Field(None, ge=0)
+    prompts_per_step: int | None = Field(None, ge=1, le=MAX_BATCH)
+    beta: float | None = Field(None, ge=0, le=1000)
     lora_r: int | None = Field(None, ge=1, le=1024)
-    lora_alpha: int | None = Field(None, ge=1)
-    max_completion_length: int | None = Field(None, ge=1)
+    lora_alpha: int | None = Field(None, ge=1, le=65536)
+    max_completion_length: int | None = Field(None, ge=1, le=8192)
     temperature: float | None = Field(None, gt=0, le=2)
-    verifier: str = "toy-number"
-    verifier_options: dict[str, str | float] = Field(default_factory=dict)
-    lambda_dist: float | None = Field(None, ge=0)
-    lambda_div: float | None = Field(None, ge=0)
+    verifier: str = Field("toy-number", json_schema_extra=VERIFIER_ENUM)
+    verifier_options: VerifierOptions = Field(default_factory=dict)
+    lambda_dist: float | None = Field(None, ge=0, le=1000)
+    lambda_div: float | None = Field(None, ge=0, le=1000)
     warm_start_file: str | None = Field(
         None,
         description="rewriter mode: the output file of a rewrite job on the same training file; one epoch of LoRA "
@@ -71,7 +81,7 @@ class GRPOMethod(BaseModel):
 
 
 class Method(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     type: Literal["supervised", "grpo"]
     supervised: SupervisedMethod | None = None
@@ -81,7 +91,7 @@ class Method(BaseModel):
 class FineTuningJobRequest(BaseModel):
     """``POST /v1/fine_tuning/jobs`` — OpenAI's body; ``method.type`` ``supervised`` or ``grpo`` (ours)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     model: str
     training_file: str
@@ -90,7 +100,7 @@ class FineTuningJobRequest(BaseModel):
         None,
         description="Deprecated by OpenAI in favour of method.supervised.hyperparameters; still accepted.",
     )
-    seed: int | None = None
+    seed: Seed | None = None
     suffix: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     validation_file: str | None = None
     metadata: dict[str, str] | None = None

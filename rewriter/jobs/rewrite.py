@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rewriter.errors import InvalidRequest
 from rewriter.records import Schema
-from rewriter.specs import StrategyName, StrategySpec
+from rewriter.specs import Seed, StrategyName, StrategySpec, VerifierOptions
+from rewriter.verifiers import VERIFIERS
 
 DATASET_SCHEMAS = ("qa", "prompt_completion", "messages")
+# The verifier names, stated in the OpenAPI document (``check_verifier`` is what refuses an unknown one).
+VERIFIER_ENUM: dict[str, Any] = {"enum": list(VERIFIERS)}
+MAX_ROWS = 2**31 - 1  # row counts and indices stay within a signed 32-bit integer
 # StrategySpec fields that have a place of their own in the request (not inside `settings`).
 _OWN_FIELDS = {"strategy", "verifier", "verifier_options", "seed", "adapter"}
 _SAMPLING_FIELDS = ("k", "temperature", "guided_temperature", "top_p", "max_new_tokens")
@@ -20,19 +24,22 @@ _SAMPLING_FIELDS = ("k", "temperature", "guided_temperature", "top_p", "max_new_
 class Sampling(BaseModel):
     """Sampling of the candidates; unset fields take the strategy's defaults (K=4, T1=1.0, T2=0.7)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The bounds are StrategySpec's, stated here too so that the OpenAPI document shows them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    k: int | None = Field(None, description="candidates per row (per stage)")
-    temperature: float | None = Field(None, description="T1: the first stage's temperature")
-    guided_temperature: float | None = Field(None, description="T2: guided_resolve's second stage")
-    top_p: float | None = None
-    max_new_tokens: int | None = None
+    k: int | None = Field(None, ge=1, le=64, description="candidates per row (per stage)")
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="T1: the first stage's temperature")
+    guided_temperature: float | None = Field(
+        None, ge=0.0, le=2.0, description="T2: guided_resolve's second stage"
+    )
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_new_tokens: int | None = Field(None, ge=1, le=8192)
 
 
 class RewriteJobRequest(BaseModel):
     """``POST /v1/rewrite_jobs``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     input_file_id: str
     strategy: StrategyName = "guided_resolve"
@@ -44,12 +51,17 @@ class RewriteJobRequest(BaseModel):
     model: str | None = Field(None, description="The backbone π0 (a model id); default: the service's.")
     adapter: str | None = Field(None, description="policy: the model id of a trained rewriting adapter.")
     verifier: str = Field(
-        "math", description="The gate: math, numeric, exact, choice, regex, toy-number, ..."
+        "math",
+        description="The gate: math, numeric, exact, choice, regex, toy-number, ...",
+        json_schema_extra=VERIFIER_ENUM,
     )
-    verifier_options: dict[str, str | float] = Field(default_factory=dict)
+    verifier_options: VerifierOptions = Field(
+        default_factory=dict,
+        description="The verifier's options: numeric tolerance (>= 0), math timeout (> 0 s).",
+    )
     sampling: Sampling = Field(default_factory=Sampling)
-    seed: int = 0
-    preview: int | None = Field(None, ge=1, description="Rewrite only the first N rows.")
+    seed: Seed = 0
+    preview: int | None = Field(None, ge=1, le=MAX_ROWS, description="Rewrite only the first N rows.")
     output_schema: Schema | None = Field(None, description="Default: the input file's schema.")
     metadata: dict[str, str] | None = None
 

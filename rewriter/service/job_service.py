@@ -143,7 +143,7 @@ class JobService:
         if after is not None:
             ids = [c["id"] for c in found]
             if after not in ids:
-                raise InvalidRequest(f"after: no such checkpoint: {after}", param="after")
+                raise NotFound(f"after: no such checkpoint: {after}", param="after")
             found = found[ids.index(after) + 1 :]
         return Page(found[:limit], has_more=len(found) > limit)
 

@@ -4,6 +4,7 @@ cannot work before any row is gated."""
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Callable
 from functools import partial
@@ -16,8 +17,8 @@ from rewriter.verifiers.text import verify_exact, verify_regex
 
 
 def _numeric(tolerance: float = 1e-6) -> Verifier:
-    if not isinstance(tolerance, int | float) or tolerance < 0:
-        raise ValueError(f"numeric verifier: tolerance must be a number >= 0, got {tolerance!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < math.inf:
+        raise ValueError(f"numeric verifier: tolerance must be a finite number >= 0, got {tolerance!r}")
     return FunctionVerifier("numeric", partial(verify_numeric, tolerance=tolerance))
 
 
@@ -61,6 +62,10 @@ def get_verifier(name: str, **options: object) -> Verifier:
     Traceback (most recent call last):
     ...
     ValueError: regex verifier: pattern 'no group' must have exactly one group, it has 0
+    >>> get_verifier("numeric", tolerance=float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: numeric verifier: tolerance must be a finite number >= 0, got nan
     """
     if name not in VERIFIERS:
         raise ValueError(f"unknown verifier {name!r}; choose from {', '.join(VERIFIERS)}")

@@ -27,6 +27,9 @@ from rewriter.verifiers.extraction import extract_answer, gold_answer
 _POOL_WORKERS = min(4, os.cpu_count() or 1)
 _START_ALLOWANCE = 30.0  # seconds: spawning a worker and importing sympy takes ~1-2 s on 2 idle cores
 _POOL: ProcessPoolExecutor | None = None
+MAX_TIMEOUT = (
+    3600.0  # seconds per item; setitimer refuses a value past ~2**31 s, and an hour already means "stuck"
+)
 _POOL_LOCK = threading.Lock()
 # A gold answer with no digit but a bare word of 3+ letters ("no solution", "hello") would parse as a product of
 # symbols (h*e*l**2*o): treat it as unparseable rather than as algebra.
@@ -120,8 +123,15 @@ class MathVerifier(Verifier):
     name = "math"
 
     def __init__(self, timeout: float = 5.0) -> None:
-        if not isinstance(timeout, int | float) or timeout <= 0:
-            raise ValueError(f"math verifier: timeout must be a positive number of seconds, got {timeout!r}")
+        # NaN compares false with everything: without the explicit range it passed and made every item "timeout".
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_TIMEOUT
+        ):
+            raise ValueError(
+                f"math verifier: timeout must be a number of seconds in (0, {MAX_TIMEOUT}], got {timeout!r}"
+            )
         if importlib.util.find_spec("math_verify") is None:  # else every worker would die and every row FAIL
             raise ValueError(
                 "math verifier: the math-verify package is not installed (pip install math-verify)"

@@ -91,7 +91,8 @@ def test_list_pages_with_after_and_limit(client: TestClient) -> None:
     rest = client.get("/v1/files", params={"limit": 10, "after": first["last_id"]}).json()
     assert [f["id"] for f in rest["data"]] == ids[::-1][2:] and not rest["has_more"]
     assert_envelope(client.get("/v1/files", params={"limit": 0}), 400, "limit")
-    assert_envelope(client.get("/v1/files", params={"after": "file-unknown"}), 400, "after")
+    # an id the list does not hold is an unknown resource, as the spec says (404 is in every route's responses)
+    assert_envelope(client.get("/v1/files", params={"after": "file-unknown"}), 404, "after")
 
 
 def test_another_teams_file_answers_404(client: TestClient, store: Store) -> None:

@@ -180,12 +180,15 @@ def test_options_are_checked_up_front() -> None:
         get_verifier("maths")
     with pytest.raises(ValueError, match="it takes: tolerance"):
         get_verifier("numeric", tol=0.1)
-    with pytest.raises(ValueError, match="tolerance must be a number >= 0"):
+    with pytest.raises(ValueError, match="tolerance must be a finite number >= 0"):
         get_verifier("numeric", tolerance=-1)
+    with pytest.raises(ValueError, match="tolerance must be a finite number >= 0"):
+        get_verifier("numeric", tolerance=float("nan"))
     with pytest.raises(ValueError, match="exactly one group"):
         get_verifier("regex", pattern=r"(a)(b)")
-    with pytest.raises(ValueError, match="positive number of seconds"):
-        get_verifier("math", timeout=0)
+    for timeout in (0, -1, float("nan"), float("inf")):  # NaN used to pass and fail every item as "timeout"
+        with pytest.raises(ValueError, match=r"number of seconds in \(0, 3600"):
+            get_verifier("math", timeout=timeout)
     assert set(verifiers.VERIFIERS) >= {
         "math",
         "numeric",

@@ -7,7 +7,7 @@ from typing import Self, TypeVar, cast
 
 import redis
 
-from rewriter.errors import InvalidRequest, Unavailable
+from rewriter.errors import InvalidRequest, NotFound, Unavailable
 from rewriter.service.store.records import Order, Page
 
 T = TypeVar("T")
@@ -45,7 +45,8 @@ class StoreBase:
         if after is not None:
             rank = self.redis.zrevrank(index, after) if order == "desc" else self.redis.zrank(index, after)
             if rank is None:
-                raise InvalidRequest(f"after: no such id in this list: {after}", param="after")
+                # an id the list does not hold is no resource of it: 404, as for any unknown id
+                raise NotFound(f"after: no such id in this list: {after}", param="after")
             start = cast(int, rank) + 1
         ids = cast(list[str], self.redis.zrange(index, start, start + limit, desc=order == "desc"))
         pipe = self.redis.pipeline(transaction=False)

@@ -14,7 +14,27 @@ from rewriter.service.store.records import Event, JobRecord, Page
 
 # Events per job kept in its stream (approximate trim): a long fine-tune logs a few metrics per step.
 MAX_EVENTS = 100_000
-_STREAM_ID = re.compile(r"^\d+-\d+$")
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_MAX_PART = 2**64 - 1  # a stream id is two unsigned 64-bit integers: Redis refuses anything larger
+
+
+def stream_cursor(after: str) -> str | None:
+    """The XRANGE start strictly after the event id ``after`` (None when no id can follow it); InvalidRequest
+    (``param="after"``) when it is not an event id.
+
+    >>> stream_cursor("1700000000000-0")
+    '(1700000000000-0'
+    >>> stream_cursor("18446744073709551616-0")
+    Traceback (most recent call last):
+    ...
+    rewriter.errors.InvalidRequest: after must be an event id such as 1700000000000-0, not '18446744073709551616-0'
+    """
+    parts = [int(part) for part in after.split("-")] if _STREAM_ID.match(after) else []
+    if not parts or max(parts) > _MAX_PART:
+        raise InvalidRequest(
+            f"after must be an event id such as 1700000000000-0, not {after!r}", param="after"
+        )
+    return None if parts == [_MAX_PART, _MAX_PART] else f"({after}"
 
 
 class Events(StoreBase):
@@ -47,11 +67,9 @@ class Events(StoreBase):
         """Events oldest first, strictly after the cursor ``after`` (an event id)."""
         self.get_job(job_id, team=team)
         check_limit(limit)
-        if after is not None and not _STREAM_ID.match(after):
-            raise InvalidRequest(
-                f"after must be an event id such as 1700000000000-0, not {after!r}", param="after"
-            )
-        start = f"({after}" if after else "-"
+        start = "-" if after is None else stream_cursor(after)
+        if start is None:  # after the largest id there is nothing (and Redis refuses the range)
+            return Page([], has_more=False)
         entries = cast(
             list[tuple[str, dict[str, str]]],
             self.redis.xrange(f"rw:job:{job_id}:events", min=start, max="+", count=limit + 1),

@@ -59,7 +59,7 @@ def test_file_list_cursor_pages_through_everything_once(store: Store) -> None:
     assert [r.id for r in store.list_files("team-a", order="asc", limit=100).data] == newest_first[::-1]
     assert {r.purpose for r in store.list_files("team-a", purpose="rewrite").data} == {"rewrite"}
     assert len(store.list_files("team-a", purpose="rewrite").data) == 3
-    with pytest.raises(InvalidRequest) as bad:
+    with pytest.raises(NotFound) as bad:  # an unknown cursor is an unknown id
         store.list_files("team-a", after="file-nope")
     assert bad.value.param == "after"
     with pytest.raises(InvalidRequest):
