@@ -1,6 +1,9 @@
 """Dependencies, defined once as ``Annotated`` aliases: routes declare ``store: StoreDep, team: TeamDep``.
 
-Each is a part of the app's ``AppState`` (app/state.py), which the lifespan put in the request's scope.
+Each is a part of the app's ``AppState`` (app/state.py), which the lifespan put in the request's scope. They are
+``async def``: FastAPI runs a plain ``def`` dependency in the threadpool, and a hop to a thread and back costs more
+than these lookups (on a loaded machine, a scheduler wait each). Only the key lookup may touch Redis, and then in the
+threadpool, so that no sync Redis call runs on the event loop.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.metrics import Metrics
 from app.state import AppState
@@ -19,34 +23,34 @@ from rewriter.service.store import Store
 from rewriter.settings import Settings
 
 
-def _state(request: Request) -> AppState:
+async def _state(request: Request) -> AppState:
     return AppState.of(request.scope)
 
 
 StateDep = Annotated[AppState, Depends(_state)]
 
 
-def _settings(state: StateDep) -> Settings:
+async def _settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def _store(state: StateDep) -> Store:
+async def _store(state: StateDep) -> Store:
     return state.store
 
 
-def _artifacts(state: StateDep) -> Artifacts:
+async def _artifacts(state: StateDep) -> Artifacts:
     return state.artifacts
 
 
-def _jobs(state: StateDep) -> JobService:
+async def _jobs(state: StateDep) -> JobService:
     return state.jobs
 
 
-def _registry(state: StateDep) -> Registry:
+async def _registry(state: StateDep) -> Registry:
     return state.registry
 
 
-def _metrics(state: StateDep) -> Metrics:
+async def _metrics(state: StateDep) -> Metrics:
     return state.metrics
 
 
@@ -58,8 +62,8 @@ RegistryDep = Annotated[Registry, Depends(_registry)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
-def _team(store: StoreDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The team of the API key in ``Authorization: Bearer <key>``."""
+async def _team(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The team of the API key in ``Authorization: Bearer <key>`` (from the app's key cache, else from Redis)."""
     if not authorization:
         raise Unauthorized(
             "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -71,7 +75,12 @@ def _team(store: StoreDep, authorization: Annotated[str | None, Header()] = None
         raise Unauthorized(
             "Malformed Authorization header: expected 'Bearer YOUR_KEY'.", code="invalid_api_key"
         )
-    return store.team_for_key(key.strip())
+    key = key.strip()
+    team = state.keys.get(key)
+    if team is None:
+        team = await run_in_threadpool(state.store.team_for_key, key)
+        state.keys.put(key, team)
+    return team
 
 
 TeamDep = Annotated[str, Depends(_team)]

@@ -6,6 +6,8 @@ it directly: ``app/deps.py`` hands out its parts as ``Annotated`` dependencies.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +26,54 @@ from rewriter.settings import Settings
 _KEY = "app_state"
 
 
+class KeyCache:
+    """API key -> team, remembered for ``ttl`` seconds so that most requests skip a Redis round trip for auth.
+
+    Only keys Redis knew are remembered (a key created a moment ago works at once); a key deleted from Redis keeps
+    working for at most ``ttl`` seconds in each API process. Holds at most ``size`` keys, by their sha256.
+
+    >>> now = [0.0]
+    >>> cache = KeyCache(ttl=5.0, clock=lambda: now[0])
+    >>> cache.put("sk-a", "team_1")
+    >>> cache.get("sk-a"), cache.get("sk-b")
+    ('team_1', None)
+    >>> now[0] = 5.0
+    >>> cache.get("sk-a") is None
+    True
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.size = size
+        self.clock = clock
+        self._teams: dict[str, tuple[str, float]] = {}  # sha256 of the key -> (team, expires at)
+
+    def get(self, key: str) -> str | None:
+        """The team of ``key`` if it was looked up less than ``ttl`` seconds ago."""
+        digest = _digest(key)
+        entry = self._teams.get(digest)
+        if entry is None:
+            return None
+        if self.clock() >= entry[1]:
+            self._teams.pop(digest, None)
+            return None
+        return entry[0]
+
+    def put(self, key: str, team: str) -> None:
+        if self.ttl <= 0:
+            return
+        now = self.clock()
+        if len(self._teams) >= self.size:
+            self._teams = {k: v for k, v in self._teams.items() if v[1] > now}
+            while len(self._teams) >= self.size:
+                del self._teams[next(iter(self._teams))]  # the oldest entry
+        self._teams[_digest(key)] = (team, now + self.ttl)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class AppState:
     settings: Settings
@@ -33,6 +83,7 @@ class AppState:
     jobs: JobService
     enqueuer: Enqueuer
     metrics: Metrics
+    keys: KeyCache
 
     @classmethod
     def open(cls, settings: Settings) -> AppState:
@@ -51,7 +102,8 @@ class AppState:
             engine=settings.engine,
             shard_rows=settings.worker.shard_rows,
         )
-        return cls(settings, store, artifacts, registry, jobs, enqueuer, Metrics(store))
+        keys = KeyCache(ttl=settings.api.key_cache_seconds)
+        return cls(settings, store, artifacts, registry, jobs, enqueuer, Metrics(store), keys)
 
     def close(self) -> None:
         """Release the Redis connections (the store's pool and the Celery producer's)."""

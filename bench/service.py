@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/service.py                       # 2,000-row guided_resolve rewrite + a 1 GB upload
     .venv/bin/python bench/service.py --strategy identity --upload-mb 256
+    .venv/bin/python bench/service.py --load                # GET latency, idle and with a rewrite running
 
 1. Rewrite: the same N toy downstream rows, spec and shard size (a) through the service — upload, create the job,
    poll until completed, as a client sees it; the job runs in a real Celery worker's child process, which pays its
@@ -11,6 +12,11 @@
 2. Upload: a generated JSONL file of ``--upload-mb`` MB streamed to the API over HTTP (the API validates every line
    while it writes to artifacts). Throughput in MB/s and the API process's peak RSS growth (VmHWM after − VmRSS
    before). Targets: ≥ 100 MB/s, < 100 MB.
+
+3. Load (``--load``, instead of 1 and 2): 2,000 GETs (a rewrite job, the job list, the file list, the job's events,
+   the model list, in turn) offered open-loop at 200 req/s (``bench/load.py``), first against an idle service, then
+   while a rewrite job runs. p50/p90/p99/max latency, achieved rate, errors, per phase. Target: p99 ≤ 20 ms idle.
+   ``--api-workers`` sets the API's uvicorn workers (default: ``REWRITER_API__WORKERS`` or the CPU count).
 
 The service (API, worker, beat, a private redis-server) is started here and stopped at the end. The figures depend
 on the machine's load: the load average is printed with them.
@@ -31,10 +37,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.load import run_phase  # noqa: E402
 from cli.service import LocalService  # noqa: E402
 from rewriter.client import Client, RewriteJob  # noqa: E402
 from rewriter.service.store import Store  # noqa: E402
-from rewriter.settings import Settings  # noqa: E402
+from rewriter.settings import ApiSettings, Settings  # noqa: E402
 
 MB = 1 << 20
 
@@ -119,6 +126,44 @@ def bench_in_process(data: Path, out: Path, body: dict[str, object]) -> tuple[fl
     return end - started, end - loaded, cpu_seconds() - cpu
 
 
+def bench_load(client: Client, base_url: str, key: str, work: Path, count: int, rate: float) -> list[str]:
+    """The idle phase, then the busy phase (a guided_resolve rewrite running); a report line for each."""
+    data = work / "rows.jsonl"
+    write_rows(data, 16)
+    file = client.upload_file(data)
+    done = client.wait_for(
+        client.create_rewrite_job(file.id, strategy="identity", verifier="toy-number"), 0.2
+    )
+    assert done.status == "completed", done.error
+
+    def paths(job_id: str) -> list[str]:
+        job = f"/rewrite_jobs/{job_id}"
+        return [job, "/rewrite_jobs", "/files", f"{job}/events", "/models"]
+
+    lines = []
+    print(f"idle: {count} GETs at {rate:.0f} req/s (load average {load()})...", flush=True)
+    idle = run_phase("idle", base_url, key, paths(done.id), count=count, rate=rate)
+    lines.append(f"{idle.row()}; load average after {load()}")
+    print("  " + lines[-1], flush=True)
+
+    big = work / "big-rows.jsonl"
+    write_rows(big, 2000)
+    body: dict[str, object] = {"strategy": "guided_resolve", "verifier": "toy-number", "seed": 0}
+    running = client.create_rewrite_job(client.upload_file(big).id, **body, sampling={"max_new_tokens": 96})
+    deadline = time.monotonic() + 120
+    while (running := client.refresh(running)).status != "in_progress":
+        assert running.status == "queued" and time.monotonic() < deadline, running.status
+        time.sleep(0.5)
+    time.sleep(5)  # the child imports torch and loads the model, then rewrites rows
+    print(f"busy ({running.id} running): {count} GETs at {rate:.0f} req/s...", flush=True)
+    busy = run_phase("busy", base_url, key, paths(running.id), count=count, rate=rate)
+    after = client.refresh(running)
+    lines.append(f"{busy.row()}; the job was {after.status} at the end; load average after {load()}")
+    print("  " + lines[-1], flush=True)
+    client.cancel(after)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,10 +176,15 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.5, help="client poll interval (s)")
     parser.add_argument("--skip-rewrite", action="store_true")
     parser.add_argument("--skip-upload", action="store_true")
+    parser.add_argument("--load", action="store_true", help="measure GET latency under load (only)")
+    parser.add_argument("--requests", type=int, default=2000, help="GETs per load phase")
+    parser.add_argument("--rate", type=float, default=200.0, help="offered GETs per second")
+    parser.add_argument("--api-workers", type=int, default=None, help="the API's uvicorn workers")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rewriter-bench-"))
-    settings = Settings(data_dir=work / "data")
+    api = ApiSettings() if args.api_workers is None else ApiSettings(workers=args.api_workers)
+    settings = Settings(data_dir=work / "data", api=api)
     rows_table: list[tuple[str, str, str]] = []
 
     def report(*rows: tuple[str, str, str]) -> None:
@@ -151,6 +201,11 @@ def main() -> None:
             key = Store.from_url(service.redis_url).create_key("bench")
             api_pid = next(proc.pid for name, proc in service.procs if name == "api")
             with Client(service.base_url, key, timeout=600) as client:
+                if args.load:
+                    print(f"API: {settings.api.workers} uvicorn worker(s)", flush=True)
+                    for line in bench_load(client, service.base_url, key, work, args.requests, args.rate):
+                        rows_table.append((line.split(":")[0], "", line.split(": ", 1)[1]))
+                    args.skip_rewrite = args.skip_upload = True
                 if not args.skip_rewrite:
                     data = work / "rows.jsonl"
                     write_rows(data, args.rows)

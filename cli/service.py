@@ -110,6 +110,8 @@ class LocalService:
             self.host,
             "--port",
             str(self.port),
+            "--workers",
+            str(self.settings.api.workers),
         ]
         self._spawn("api", api, env)
         worker = [

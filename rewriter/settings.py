@@ -5,6 +5,7 @@ Nested groups use ``__``: ``REWRITER_API__MAX_UPLOAD_BYTES=1000000``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ApiSettings(BaseModel):
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Uploads larger than this answer 413.")
     max_listed_problems: int = Field(20, gt=0, description="How many line problems an upload error lists.")
+    workers: int = Field(
+        default_factory=lambda: _cpus(),
+        gt=0,
+        description="uvicorn worker processes of the API (`rewriter serve`, deploy/); default: the CPUs usable.",
+    )
+    key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="How long an API process remembers an API key's team (a deleted key works this much longer).",
+    )
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, where the OS has one; else the CPU count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 class WorkerSettings(BaseModel):

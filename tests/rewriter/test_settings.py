@@ -1,0 +1,29 @@
+"""The API's launch settings: uvicorn workers (default: the CPUs this process may use) and the key cache TTL."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from rewriter.settings import ApiSettings, Settings
+
+
+def test_api_workers_default_to_the_usable_cpus() -> None:
+    assert ApiSettings().workers == len(os.sched_getaffinity(0))
+
+
+def test_api_workers_and_key_cache_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REWRITER_API__WORKERS", "3")
+    monkeypatch.setenv("REWRITER_API__KEY_CACHE_SECONDS", "0")
+    settings = Settings()
+    assert (settings.api.workers, settings.api.key_cache_seconds) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"workers": 0}, {"key_cache_seconds": -1}, {"key_cache_seconds": float("nan")}]
+)
+def test_bad_api_settings_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ValidationError):
+        ApiSettings.model_validate(bad)
