@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import kombu.exceptions
 import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,8 +41,11 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     Conflict: (409, "invalid_request_error"),
     PayloadTooLarge: (413, "invalid_request_error"),
     Unavailable: (503, "server_error"),
+    # Redis down or restarting (the store's client retried for api_patience_seconds first; docs/operations.md),
+    # or the queue on it refusing a job.
     redis.ConnectionError: (503, "server_error"),
     redis.TimeoutError: (503, "server_error"),
+    kombu.exceptions.OperationalError: (503, "server_error"),
 }
 
 
@@ -128,7 +132,8 @@ def describe(exc: Exception) -> tuple[str, str | None, str | None]:
         return f"Invalid file: {exc}", "file", "invalid_file"
     if isinstance(exc, RewriterError):
         return exc.message, exc.param, exc.code
-    return f"Service unavailable: {exc}", None, None
+    log.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
+    return "The service is temporarily unavailable (its store cannot be reached); retry shortly.", None, None
 
 
 def allowed_methods(request: Request, fallback: str) -> str:

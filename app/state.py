@@ -88,10 +88,12 @@ class AppState:
     @classmethod
     def open(cls, settings: Settings) -> AppState:
         """Clients for ``settings``: nothing is contacted yet (``/readyz`` reports an unreachable Redis)."""
-        store = Store.from_url(settings.redis_url)
+        store = Store.from_url(
+            settings.redis_url, settings.redis, patience=settings.redis.api_patience_seconds
+        )
         artifacts = Artifacts(settings.artifacts_url)
         registry = Registry(store, artifacts, settings.base_models)
-        enqueuer = Enqueuer(settings.redis_url)
+        enqueuer = Enqueuer(settings.redis_url, settings.redis)
         jobs = JobService(
             store,
             registry,

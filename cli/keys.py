@@ -12,4 +12,4 @@ def create_key(team: str, settings: Settings | None = None) -> str:
     Only the key's sha256 is stored: the caller shows the plaintext once.
     """
     settings = settings or get_settings()
-    return Store.from_url(settings.redis_url).create_key(team)
+    return Store.from_url(settings.redis_url, settings.redis).create_key(team)

@@ -49,6 +49,24 @@ class WorkerSettings(BaseModel):
     )
 
 
+class RedisSettings(BaseModel):
+    """How the processes talk to Redis, and how long they wait for it to come back (docs/operations.md)."""
+
+    connect_timeout_seconds: float = Field(
+        2.0, gt=0, description="Give up one connection attempt after this."
+    )
+    socket_timeout_seconds: float = Field(10.0, gt=0, description="Give up waiting for one reply after this.")
+    patience_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long workers and job processes retry a Redis call (with backoff) before they fail.",
+    )
+    api_patience_seconds: float = Field(
+        2.0, ge=0, description="How long the API retries a Redis call before it answers 503."
+    )
+    backoff_cap_seconds: float = Field(1.0, gt=0, description="The longest wait between two tries.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REWRITER_", env_nested_delimiter="__", extra="ignore")
 
@@ -66,6 +84,7 @@ class Settings(BaseSettings):
     )
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
+    redis: RedisSettings = RedisSettings()
 
     @field_validator("device")
     @classmethod

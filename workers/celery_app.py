@@ -33,7 +33,16 @@ def create_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         # Job state lives in the store: no result backend.
         task_ignore_result=True,
+        # Redis restarts (docs/operations.md): the worker waits for the broker as long as it takes, at start-up and
+        # after losing it, and keeps supervising the job in flight meanwhile (its store calls retry on their own).
+        # A message whose worker lost the broker before acknowledging it is delivered again after the visibility
+        # timeout: run_job skips a job that is finished or owned, so the copy is harmless.
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        broker_connection_timeout=settings.redis.connect_timeout_seconds,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        broker_transport_options=broker_transport_options(settings),
         beat_schedule={
             "sweep-stale-jobs": {
                 "task": SWEEP,
@@ -43,6 +52,19 @@ def create_celery(settings: Settings) -> Celery:
         },
     )
     return celery
+
+
+def broker_transport_options(settings: Settings) -> dict[str, object]:
+    """kombu's Redis transport options: bounded socket timeouts (a dead Redis is noticed, not waited on forever),
+    keepalive, a health check, and the visibility timeout after which an unacknowledged message is delivered again."""
+    return {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": settings.redis.connect_timeout_seconds,
+        "socket_timeout": settings.redis.socket_timeout_seconds,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+    }
 
 
 app = create_celery(get_settings())

@@ -37,7 +37,7 @@ COOPERATIVE_CANCEL = {"rewrite"}
 @lru_cache
 def _context() -> tuple[Settings, Store]:
     settings = get_settings()
-    return settings, Store.from_url(settings.redis_url)
+    return settings, Store.from_url(settings.redis_url, settings.redis)
 
 
 def enqueue(celery: Celery, job: JobRecord) -> None:

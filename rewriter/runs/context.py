@@ -45,7 +45,7 @@ class JobContext(Generic[S]):
     @classmethod
     def load(cls, job_id: str, spec_type: type[S], settings: Settings | None = None) -> JobContext[S]:
         settings = settings or get_settings()
-        store = Store.from_url(settings.redis_url)
+        store = Store.from_url(settings.redis_url, settings.redis)
         artifacts = Artifacts(settings.artifacts_url)
         registry = Registry(store, artifacts, settings.base_models)
         job = store.get_job(job_id, team=None)

@@ -4,11 +4,15 @@ Layout (every key under ``rw:``):
 - ``rw:file:{id}`` / ``rw:job:{id}`` — hashes, one per resource; JSON for structured fields.
 - ``rw:team:{team}:files[:{purpose}]`` / ``rw:team:{team}:jobs:{kind}`` — sorted sets scored by creation time:
   the cursor lists (``after`` = the last id seen).
-- ``rw:job:{id}:events`` — a Redis Stream; its entry ids are the event cursors.
+- ``rw:job:{id}:events`` — a Redis Stream; its entry ids are the event cursors. ``rw:job:{id}:events:sent:{token}``
+  (an hour): the entry an ``add_event`` call made, so that its retry does not append it again.
 - ``rw:heartbeats`` — sorted set job id → last heartbeat (unix seconds) of the jobs a supervisor owns.
 - ``rw:jobcounts`` — hash ``kind:status`` → count, kept exact by the same atomic scripts that move statuses.
 - ``rw:apikey:{sha256}``, ``rw:team:{id}``, ``rw:teamname:{name}`` — API keys and teams.
 - ``rw:model:{id}`` / ``rw:team:{team}:models`` — trained models and adapters (base models are not stored).
+
+Every client retries a call through a Redis restart, for a bounded patience (``base``); every write is
+idempotent or recognises its own retry (a job's ``last_op`` is the token of the last status change applied).
 
 One module per resource, each a mixin of ``Store``: ``teams``, ``files``, ``models``, ``jobs`` (the state machine,
 on the Lua scripts of ``transitions``), ``events``; ``records`` holds what they return and ``codec`` how it is

@@ -1,17 +1,104 @@
-"""What every part of the store shares: the Redis client and the cursor pages of the sorted-set indexes."""
+"""What every part of the store shares: the Redis client and the cursor pages of the sorted-set indexes.
+
+The client rides out a Redis restart: a call that meets a dropped connection, a refused connect, a timeout or a
+Redis still loading its AOF is retried with exponential backoff for ``patience`` seconds (``PatientRetry``), then
+raises. Workers and job processes wait long (``RedisSettings.patience_seconds``); the API waits briefly and
+answers 503. A retried call may have been applied once already (the reply was lost with the connection), so every
+write the store makes is idempotent or recognises its own earlier application: see ``events``, ``jobs`` and
+``transitions``.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Self, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from rewriter.errors import InvalidRequest, NotFound, Unavailable
 from rewriter.service.store.records import Order, Page
+from rewriter.settings import RedisSettings
 
 T = TypeVar("T")
 MAX_PAGE = 10_000
+# Retried: a dropped or refused connection, a timeout, and BusyLoadingError (a ConnectionError: Redis is loading
+# its AOF after a restart).
+RETRIED = (redis.ConnectionError, redis.TimeoutError, TimeoutError, ConnectionError)
+
+
+class PatientRetry(Retry):
+    """redis-py's ``Retry`` bounded by time instead of a count: try again with exponential backoff (``base``
+    doubling up to ``cap``) until ``patience`` seconds have passed since the call began, then raise. (Measured
+    from the start, so the connect retry nested inside a command's retry does not add a second patience.)
+
+    >>> attempts = []
+    >>> def flaky() -> str:
+    ...     attempts.append(1)
+    ...     if len(attempts) < 3:
+    ...         raise redis.ConnectionError("connection refused")
+    ...     return "ok"
+    >>> PatientRetry(patience=5, cap=0.01).call_with_retry(flaky, lambda error: None), len(attempts)
+    ('ok', 3)
+    >>> attempts.clear()
+    >>> PatientRetry(patience=0).call_with_retry(flaky, lambda error: None)
+    Traceback (most recent call last):
+    ...
+    redis.exceptions.ConnectionError: connection refused
+    """
+
+    def __init__(self, patience: float, cap: float = 1.0, base: float = 0.02) -> None:
+        super().__init__(ExponentialBackoff(cap=cap, base=base), retries=-1, supported_errors=RETRIED)
+        self.patience = patience
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PatientRetry) and super().__eq__(other) and self.patience == other.patience
+
+    __hash__ = Retry.__hash__
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        deadline = time.monotonic() + self.patience
+        failures = 0
+        while True:
+            try:
+                return do()
+            except self._supported_errors as error:
+                if is_retryable and not is_retryable(error):
+                    raise
+                failures += 1
+                if with_failure_count:
+                    fail(error, failures)
+                else:
+                    fail(error)
+                pause = self._backoff.compute(failures)
+                if time.monotonic() + pause > deadline:
+                    raise error
+                time.sleep(pause)
+
+
+def redis_client(url: str, settings: RedisSettings, *, patience: float | None = None) -> redis.Redis:
+    """A client for ``url`` with bounded connect and reply timeouts that retries for ``patience`` seconds
+    (default: ``settings.patience_seconds``, the workers'; the API passes ``settings.api_patience_seconds``)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_connect_timeout=settings.connect_timeout_seconds,
+        socket_timeout=settings.socket_timeout_seconds,
+        socket_keepalive=True,
+        retry=PatientRetry(
+            settings.patience_seconds if patience is None else patience, cap=settings.backoff_cap_seconds
+        ),
+        retry_on_error=list(RETRIED),
+    )
 
 
 class StoreBase:
@@ -21,8 +108,11 @@ class StoreBase:
         self.redis = client
 
     @classmethod
-    def from_url(cls, url: str) -> Self:
-        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30))
+    def from_url(
+        cls, url: str, settings: RedisSettings | None = None, *, patience: float | None = None
+    ) -> Self:
+        """A store on ``url`` that retries for ``patience`` seconds (``redis_client``)."""
+        return cls(redis_client(url, settings or RedisSettings(), patience=patience))
 
     def ping(self) -> None:
         try:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
+
+import redis
 
 from rewriter.errors import InvalidRequest
 from rewriter.ids import now
@@ -37,10 +40,26 @@ def stream_cursor(after: str) -> str | None:
     return None if parts == [_MAX_PART, _MAX_PART] else f"({after}"
 
 
+# How long an event's token is kept: longer than any retry of the call that adds it (RedisSettings.patience_seconds).
+DEDUP_SECONDS = 3600
+# KEYS: stream, the call's token. ARGV: token ttl, maxlen, field, value, ... Returns the entry id.
+ADD_ONCE = """
+local seen = redis.call('GET', KEYS[2])
+if seen then return seen end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
+return id
+"""
+
+
 class Events(StoreBase):
     if TYPE_CHECKING:  # from Jobs: an event list checks that the job exists and is the team's
 
         def get_job(self, job_id: str, *, team: str | None) -> JobRecord: ...
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self._add_event = client.register_script(ADD_ONCE)
 
     def add_event(
         self,
@@ -51,7 +70,10 @@ class Events(StoreBase):
         type: str = "message",
         data: Mapping[str, Any] | None = None,
     ) -> str:
-        """Append an event to the job's stream; returns its id (a cursor for ``list_events(after=...)``)."""
+        """Append an event to the job's stream; returns its id (a cursor for ``list_events(after=...)``).
+
+        Once: a retry of the call after a lost reply (Redis restarted) does not append it again.
+        """
         entry: dict[Any, Any] = {
             "created_at": now(),
             "level": level,
@@ -59,7 +81,12 @@ class Events(StoreBase):
             "message": message,
             "data": json.dumps(data or {}),
         }
-        return str(self.redis.xadd(f"rw:job:{job_id}:events", entry, maxlen=MAX_EVENTS, approximate=True))
+        args: list[Any] = [DEDUP_SECONDS, MAX_EVENTS]
+        for name, value in entry.items():
+            args += [name, value]
+        # The same call retried after a lost reply finds its token and returns the entry made the first time.
+        token = f"rw:job:{job_id}:events:sent:{uuid.uuid4().hex}"
+        return str(self._add_event(keys=[f"rw:job:{job_id}:events", token], args=args))
 
     def list_events(
         self, job_id: str, *, team: str | None, after: str | None = None, limit: int = 20

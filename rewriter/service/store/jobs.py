@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
+import redis
+
 from rewriter.errors import Conflict, InvalidRequest, NotFound
 from rewriter.ids import new_id, now
 from rewriter.jobs.kinds import JOB_KINDS, lifecycle
@@ -18,8 +20,21 @@ from rewriter.service.store.codec import encode, job_from_hash
 from rewriter.service.store.records import JobRecord, Order, Page
 from rewriter.service.store.transitions import Transitions
 
+# KEYS: job hash, the team's job list, counts hash. ARGV: score, job id, counts field, field, value, ...
+CREATE_ONCE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+return 1
+"""
+
 
 class Jobs(Transitions):
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self._create = client.register_script(CREATE_ONCE)
+
     def create_job(
         self, team: str, kind: str, spec: Mapping[str, Any], *, queue: str = "cpu", status: str | None = None
     ) -> JobRecord:
@@ -39,11 +54,11 @@ class Jobs(Transitions):
             created_at=int(created),
             updated_at=created,
         )
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(f"rw:job:{job.id}", mapping={k: encode(k, v) for k, v in job.__dict__.items()})
-        pipe.zadd(f"rw:team:{team}:jobs:{kind}", {job.id: created})
-        pipe.hincrby("rw:jobcounts", f"{kind}:{status}", 1)
-        pipe.execute()
+        args: list[Any] = [created, job.id, f"{kind}:{status}"]
+        for name, value in job.__dict__.items():
+            args += [name, encode(name, value)]
+        # One script, a no-op when the job exists: a retry after a lost reply does not count the job twice.
+        self._create(keys=[f"rw:job:{job.id}", f"rw:team:{team}:jobs:{kind}", "rw:jobcounts"], args=args)
         return job
 
     def get_job(self, job_id: str, *, team: str | None) -> JobRecord:
@@ -118,7 +133,14 @@ class Jobs(Transitions):
         return bool(self._heartbeat(keys=[f"rw:job:{job_id}", "rw:heartbeats"], args=args))
 
     def stale_jobs(self, older_than: float) -> list[JobRecord]:
-        """Supervised jobs whose last heartbeat is more than ``older_than`` seconds old."""
+        """Supervised jobs whose last heartbeat is more than ``older_than`` seconds old.
+
+        None while Redis itself has been up for less than that: after a restart (or a long outage) a supervisor
+        may not have reached it yet, and an old heartbeat is no sign that its job died.
+        """
+        uptime = int(cast(dict[str, Any], self.redis.info("server"))["uptime_in_seconds"])
+        if uptime + 1 <= older_than:  # whole seconds: err towards waiting
+            return []
         ids = cast(list[str], self.redis.zrangebyscore("rw:heartbeats", "-inf", time.time() - older_than))
         jobs = []
         for job_id in ids:

@@ -16,7 +16,8 @@ class Models(StoreBase):
     def add_model(self, record: ModelRecord) -> ModelRecord:
         """Record a trained model; idempotent for its job: a rerun of the same job gets the record made first."""
         key = f"rw:model:{record.id}"
-        if not self.redis.hsetnx(key, "id", record.id):
+        # An id alone is a record half made (a retry after a lost reply, a crash between the two steps): finish it.
+        if not self.redis.hsetnx(key, "id", record.id) and self.redis.hlen(key) > 1:
             existing = self.get_model(record.id, team=None)
             if existing.job_id != record.job_id:
                 raise Conflict(f"model id {record.id} is taken by job {existing.job_id}")

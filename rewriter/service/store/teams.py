@@ -22,12 +22,12 @@ class Teams(StoreBase):
                 param="team",
             )
         candidate = new_id(Prefix.TEAM)
-        if self.redis.set(f"rw:teamname:{name}", candidate, nx=True):
-            self.redis.hset(
-                f"rw:team:{candidate}", mapping={"id": candidate, "name": name, "created_at": now()}
-            )
-            return candidate
-        return str(self.redis.get(f"rw:teamname:{name}"))
+        # Read back rather than trust SET NX's reply: a retry after a lost reply answers "exists" for our own id.
+        self.redis.set(f"rw:teamname:{name}", candidate, nx=True)
+        team = str(self.redis.get(f"rw:teamname:{name}"))
+        if team == candidate:
+            self.redis.hset(f"rw:team:{team}", mapping={"id": team, "name": name, "created_at": now()})
+        return team
 
     def team_name(self, team: str) -> str:
         name = self.redis.hget(f"rw:team:{team}", "name")

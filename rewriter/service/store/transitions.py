@@ -5,6 +5,7 @@ whichever is recorded first wins, the other sees a status it may not move from. 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,24 +22,26 @@ SETTABLE = {"result", "progress", "error", "started_at", "finished_at", "cancel_
 
 # KEYS: job hash, counts hash, heartbeats zset.
 # ARGV: to, now, heartbeat mode (set|clear|-), expected attempt (or ''), unless-cancel-requested (0|1),
-#       increment attempts (0|1), number of from-statuses, from-statuses..., field, value, ...
-# Returns {0} when refused, {1, attempts} when applied.
+#       increment attempts (0|1), the call's token, number of from-statuses, from-statuses..., field, value, ...
+# Returns {0} when refused, {1, attempts} when applied — or when this call's token is the last one applied: the
+# client retried a call whose reply was lost (Redis restarted), and it must not be refused by its own effect.
 TRANSITION = """
-local cur = redis.call('HMGET', KEYS[1], 'status', 'kind', 'attempts', 'cancel_requested_at', 'id')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'kind', 'attempts', 'cancel_requested_at', 'id', 'last_op')
 local status = cur[1]
 if not status then return {0} end
-local nfrom = tonumber(ARGV[7])
+if cur[6] == ARGV[7] then return {1, tonumber(cur[3] or '0') or 0} end
+local nfrom = tonumber(ARGV[8])
 local allowed = false
 for i = 1, nfrom do
-  if ARGV[7 + i] == status then allowed = true break end
+  if ARGV[8 + i] == status then allowed = true break end
 end
 if not allowed then return {0} end
 if ARGV[4] ~= '' and cur[3] ~= ARGV[4] then return {0} end
 if ARGV[5] == '1' and cur[4] and cur[4] ~= '' then return {0} end
-for i = 8 + nfrom, #ARGV, 2 do
+for i = 9 + nfrom, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2], 'last_op', ARGV[7])
 local attempts = tonumber(cur[3] or '0') or 0
 if ARGV[6] == '1' then attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 if status ~= ARGV[1] then
@@ -147,6 +150,7 @@ class Transitions(StoreBase):
             "" if attempt is None else attempt,
             "1" if unless_cancel_requested else "0",
             "1" if increment_attempts else "0",
+            uuid.uuid4().hex,
             len(from_statuses),
             *from_statuses,
         ]

@@ -30,4 +30,4 @@ def test_keys_map_to_teams_and_only_hashes_are_stored(store: Store) -> None:
 
 def test_ping_reports_an_unreachable_redis() -> None:
     with pytest.raises(Unavailable):
-        Store.from_url(f"redis://127.0.0.1:{free_port()}/0").ping()
+        Store.from_url(f"redis://127.0.0.1:{free_port()}/0", patience=0).ping()  # no waiting for it
