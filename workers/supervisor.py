@@ -11,7 +11,7 @@ lines of stderr. A child's own "this cannot run" exit (2) fails the job at once.
 What a child module must do (``rewriter.runs.context.entry`` does the reading and the exiting): read the job from
 the store (``Store.get_job(job_id, team=None)``), do the work, report with ``add_event`` / ``set_progress`` /
 ``set_result``, exit 0 on success or non-zero with the reason on stderr, stop promptly on SIGTERM, and be
-resumable: a job whose worker died is run again from the start of the module with the same job id.
+resumable: a job whose worker or child died is run again from the start of the module with the same job id.
 """
 
 from __future__ import annotations
