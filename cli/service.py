@@ -5,6 +5,7 @@ Redis directly). The commands that talk to a running service are in ``cli.remote
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,11 @@ from typing import IO, Annotated
 import typer
 
 from rewriter.settings import Settings
+
+# Processes `wait` starts again when they exit; the API and Redis stop the service instead.
+RESTARTED = frozenset({"worker", "beat"})
+QUICK_DEATH_SECONDS = 10.0  # one that dies sooner than this after its start waits longer before the next
+MAX_RESTART_DELAY = 30.0
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (talks to Redis directly).")
 serve_app = typer.Typer(help="Run the service on this machine.")
@@ -58,6 +64,7 @@ class LocalService:
     """The service as child processes of this one: the API (uvicorn), a Celery worker, Celery beat, and a private
     ``redis-server`` (no persistence) when none answers at the configured URL — or always, with
     ``private_redis``. A context manager: leaving it stops everything it started, in reverse order.
+    :meth:`wait` supervises them: a worker or beat that dies is started again, with a log line.
 
     With ``log_dir`` each process logs to a file there and :meth:`start` waits until the API answers and the worker
     is ready; without, they share this terminal.
@@ -82,6 +89,10 @@ class LocalService:
         self.redis_url = settings.redis_url
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._logs: list[IO[bytes]] = []
+        self._commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self._started_at: dict[str, float] = {}
+        self._restart_at: dict[str, float] = {}
+        self._delay: dict[str, float] = {}
 
     @property
     def base_url(self) -> str:
@@ -136,7 +147,10 @@ class LocalService:
         return self
 
     def wait(self) -> int:
-        """Block until one of the processes exits (or SIGINT/SIGTERM); its exit code."""
+        """Supervise until SIGINT/SIGTERM (then 0) or until the API or Redis exits (then its exit code).
+
+        A dead worker or beat is started again (see :meth:`check`), with a log line; the caller stops the rest.
+        """
         stop = {"signal": 0}
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -145,23 +159,56 @@ class LocalService:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
         while not stop["signal"]:
-            for name, proc in self.procs:
-                if proc.poll() is not None:
-                    typer.echo(f"{name} exited with {proc.returncode}; stopping the rest", err=True)
-                    return proc.returncode or 1
+            code = self.check()
+            if code is not None:
+                return code
             time.sleep(0.5)
+        typer.echo(f"{signal.Signals(stop['signal']).name} received; stopping", err=True)
         return 0
 
+    def check(self) -> int | None:
+        """One look at the processes: restart a worker or beat that exited (after a pause that doubles while it
+        keeps dying within ``QUICK_DEATH_SECONDS`` of its start, up to ``MAX_RESTART_DELAY``); the exit code of an
+        API or Redis that exited (nothing restarts those: a private Redis comes back empty), else None."""
+        moment = time.monotonic()
+        for index, (name, proc) in enumerate(self.procs):
+            if proc.poll() is None:
+                continue
+            if name not in RESTARTED:
+                typer.echo(f"{name} exited with {proc.returncode}; stopping the rest", err=True)
+                return proc.returncode or 1
+            due = self._restart_at.get(name)
+            if due is None:
+                quick = moment - self._started_at[name] < QUICK_DEATH_SECONDS
+                delay = min(MAX_RESTART_DELAY, 2 * self._delay.get(name, 0.5)) if quick else 1.0
+                self._delay[name] = delay
+                self._restart_at[name] = moment + delay
+                _kill_group(proc.pid)  # what it left behind (the worker's pool) goes with it
+                typer.echo(
+                    f"{name} (pid {proc.pid}) exited with {proc.returncode}; restarting it in {delay:g} s",
+                    err=True,
+                )
+            elif moment >= due:
+                del self._restart_at[name]
+                command, env = self._commands[name]
+                self.procs[index] = (name, self._popen(name, command, env, append=True))
+                typer.echo(f"restarted {name} as pid {self.procs[index][1].pid}", err=True)
+        return None
+
     def stop(self) -> None:
+        """SIGTERM to each process group (the API, worker and beat first, Redis last), SIGKILL after 20 s; then
+        SIGKILL to whatever is left in the groups (a dead worker's pool)."""
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
         for _name, proc in reversed(self.procs):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _kill_group(proc.pid)
                 proc.wait()
+            _kill_group(proc.pid)
         for handle in self._logs:
             handle.close()
         self.procs.clear()
@@ -173,17 +220,24 @@ class LocalService:
         self.stop()
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        out: IO[bytes] | None = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
-            self._logs.append(out)
-        proc = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True
-        )
+        self._commands[name] = (command, env)
+        proc = self._popen(name, command, env)
         self.procs.append((name, proc))
         if self.log_dir is None:
             typer.echo(f"started {name} (pid {proc.pid}): {' '.join(command[2:5])}")
+
+    def _popen(
+        self, name: str, command: list[str], env: dict[str, str], *, append: bool = False
+    ) -> subprocess.Popen[bytes]:
+        out: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab" if append else "wb")  # noqa: SIM115 - closed in stop()
+            self._logs.append(out)
+        self._started_at[name] = time.monotonic()
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True
+        )
 
     def _api_up(self) -> bool:
         import httpx
@@ -197,6 +251,11 @@ class LocalService:
             return httpx.get(f"http://{self.host}:{self.port}/healthz", timeout=2).status_code == 200
         except httpx.TransportError:
             return False
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -214,10 +273,11 @@ def serve(
     concurrency: Annotated[int, typer.Option(help="worker processes (jobs at once)")] = 1,
 ) -> None:
     """Start the API, a Celery worker and Celery beat (and a local redis-server when none answers at
-    REWRITER_REDIS_URL); Ctrl-C stops them all."""
+    REWRITER_REDIS_URL); a worker or beat that dies is restarted; Ctrl-C (or SIGTERM) stops them all."""
     from rewriter.settings import get_settings
 
     service = LocalService(get_settings(), host=host, port=port, concurrency=concurrency)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # while starting, SIGTERM stops like Ctrl-C
     try:
         service.start()
         typer.echo(f"Rewriter API at {service.base_url} (redis {service.redis_url}); Ctrl-C stops.")

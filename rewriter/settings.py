@@ -47,6 +47,14 @@ class WorkerSettings(BaseModel):
     cancel_grace_seconds: float = Field(
         120.0, gt=0, description="How long a cancelled rewrite may take to stop by itself before SIGTERM."
     )
+    # A job whose child dies by a signal (the OOM killer's SIGKILL) or crashes is re-queued until this many attempts
+    # were made; a child's own "this cannot run" exit (2: bad spec or input) fails at once.
+    max_attempts: int = Field(
+        3, ge=1, le=100, description="Attempts a job gets when its process dies or crashes."
+    )
+    retry_backoff_seconds: float = Field(
+        10.0, ge=0, description="Wait before the 2nd attempt; doubled for each further one (at most 600 s)."
+    )
 
 
 class RedisSettings(BaseModel):

@@ -27,7 +27,7 @@ from rewriter.settings import Settings, WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
 # Fast supervision for tests: a dead worker's job is noticed within ~1.5 s instead of ~45 s.
-TEST_WORKER = WorkerSettings(heartbeat_seconds=0.2, stale_after_seconds=1.0)
+TEST_WORKER = WorkerSettings(heartbeat_seconds=0.2, stale_after_seconds=1.0, retry_backoff_seconds=0.2)
 
 
 def free_port() -> int:
@@ -116,6 +116,7 @@ def worker_environment(redis_url: str, data_dir: Path) -> dict[str, str]:
         REWRITER_DATA_DIR=str(data_dir),
         REWRITER_WORKER__HEARTBEAT_SECONDS=str(TEST_WORKER.heartbeat_seconds),
         REWRITER_WORKER__STALE_AFTER_SECONDS=str(TEST_WORKER.stale_after_seconds),
+        REWRITER_WORKER__RETRY_BACKOFF_SECONDS=str(TEST_WORKER.retry_backoff_seconds),
     )
     return env
 

@@ -3,12 +3,15 @@
 The child is ``python -m <module> <job_id>``, a plain (non-daemonic) process in a session of its own, so it may
 start processes itself (vLLM does) and can be stopped as a group. While it runs the supervisor heartbeats the job,
 polls its cancel flag (SIGTERM to the group, SIGKILL after a grace period) and, when it exits, maps the exit code
-to the job's status: 0 → done, non-zero → failed with the tail of stderr, cancelled whenever a cancel was asked.
+to the job's status: 0 → done; cancelled whenever a cancel was asked; a retryable failure (a signal — SIGKILL from
+the OOM killer —, a crash, an uncaught exception) → back to `queued` for another attempt while attempts remain, with
+an event saying why (``workers.failures``); otherwise failed, with an error naming the cause and the last meaningful
+lines of stderr. A child's own "this cannot run" exit (2) fails the job at once.
 
 What a child module must do (``rewriter.runs.context.entry`` does the reading and the exiting): read the job from
 the store (``Store.get_job(job_id, team=None)``), do the work, report with ``add_event`` / ``set_progress`` /
 ``set_result``, exit 0 on success or non-zero with the reason on stderr, stop promptly on SIGTERM, and be
-resumable: a job whose worker died is run again from the start of the module with the same job id.
+resumable: a job whose worker or child died is run again from the start of the module with the same job id.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import redis
 
 from rewriter.errors import NotFound
 from rewriter.service.store import Store
+from workers.failures import Failure, retry_delay
 
 log = logging.getLogger(__name__)
 
-STDERR_TAIL_BYTES = 4000
+STDERR_TAIL_BYTES = 16000  # progress bars redrawn with \r take room; workers.failures filters them out
 _PR_SET_PDEATHSIG = 1
 
 
@@ -46,8 +50,13 @@ def supervise(
     grace_seconds: float = 10.0,
     poll_seconds: float = 0.2,
     cooperative_seconds: float = 0.0,
+    max_attempts: int = 1,
+    backoff_seconds: float = 0.0,
 ) -> str:
     """Run ``module`` for a job this supervisor has claimed (``attempt`` from ``Store.claim``).
+
+    A retryable failure on an attempt before ``max_attempts`` puts the job back to `queued` and returns that
+    status: the caller enqueues it again after ``retry_delay(attempt, backoff_seconds)``.
 
     After a cancel the child gets ``cooperative_seconds`` to stop by itself (it polls the cancel flag) before
     SIGTERM, then ``grace_seconds`` more before SIGKILL. A job taken away is signalled at once.
@@ -85,15 +94,30 @@ def supervise(
     if cancelled or code == 0:
         status = store.finish(job_id, succeeded=code == 0 and not cancelled, attempt=attempt)
     else:
-        reason = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        error = {
-            "code": "job_failed",
-            "message": tail or f"The job's process ended with {reason}.",
-            "param": None,
-        }
-        status = store.finish(job_id, succeeded=False, attempt=attempt, error=error)
+        status = _failed(store, job_id, Failure(code, tail), attempt, max_attempts, backoff_seconds)
     log.info("job %s attempt %d: child exited with %s → %s", job_id, attempt, code, status)
     return status
+
+
+def _failed(
+    store: Store, job_id: str, failure: Failure, attempt: int, max_attempts: int, backoff_seconds: float
+) -> str:
+    """Re-queue the job for another attempt if it may help and attempts remain, else fail it: the status."""
+    if failure.retryable and attempt < max_attempts:
+        delay = retry_delay(attempt, backoff_seconds)
+        if store.retry(job_id, attempt=attempt):
+            details = failure.details
+            store.add_event(
+                job_id,
+                f"Attempt {attempt + 1} of {max_attempts} after {failure.cause}; retrying in {delay:g} s."
+                + (f" Last lines of its stderr:\n{details}" if details else ""),
+                level="warn",
+                data={"attempt": attempt + 1, "max_attempts": max_attempts, "returncode": failure.returncode},
+            )
+            return store.get_job(job_id, team=None).status
+    message = failure.message(attempt, max(attempt, max_attempts))
+    error = {"code": "job_failed", "message": message, "param": None}
+    return store.finish(job_id, succeeded=False, attempt=attempt, error=error)
 
 
 def _watch(

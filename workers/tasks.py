@@ -17,6 +17,7 @@ from rewriter.jobs.kinds import RUN_JOB, SWEEP, RunJob
 from rewriter.service.store import JobRecord, Store
 from rewriter.settings import Settings, get_settings
 from workers.celery_app import app
+from workers.failures import retry_delay
 from workers.supervisor import supervise
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,17 @@ def _context() -> tuple[Settings, Store]:
     return settings, Store.from_url(settings.redis_url, settings.redis)
 
 
-def enqueue(celery: Celery, job: JobRecord) -> None:
-    """Send a recorded job to its queue (record the job first, then enqueue)."""
-    celery.send_task(RUN_JOB, args=RunJob(job.id).args, queue=job.queue)
+def enqueue(celery: Celery, job: JobRecord, *, countdown: float | None = None) -> None:
+    """Send a recorded job to its queue (record the job first, then enqueue), to run after ``countdown`` s."""
+    celery.send_task(RUN_JOB, args=RunJob(job.id).args, queue=job.queue, countdown=countdown or None)
 
 
 @app.task(name=RUN_JOB)
 def run_job(job_id: str) -> str:
-    """Claim the job and supervise its child; a no-op for a job that is finished, gone or already running."""
+    """Claim the job and supervise its child; a no-op for a job that is finished, gone or already running.
+
+    A run whose child died or crashed comes back `queued` (``supervise``): it is enqueued again, after a backoff.
+    """
     settings, store = _context()
     try:
         job = store.get_job(job_id, team=None)
@@ -64,14 +68,20 @@ def run_job(job_id: str) -> str:
     attempt = store.claim(job_id)
     if attempt is None:
         return "skipped"  # another worker owns it, or it was cancelled meanwhile
-    return supervise(
+    worker = settings.worker
+    status = supervise(
         store,
         job_id,
         module,
         attempt=attempt,
-        heartbeat_seconds=settings.worker.heartbeat_seconds,
-        cooperative_seconds=settings.worker.cancel_grace_seconds if job.kind in COOPERATIVE_CANCEL else 0.0,
+        heartbeat_seconds=worker.heartbeat_seconds,
+        cooperative_seconds=worker.cancel_grace_seconds if job.kind in COOPERATIVE_CANCEL else 0.0,
+        max_attempts=worker.max_attempts,
+        backoff_seconds=worker.retry_backoff_seconds,
     )
+    if status == job.lifecycle.queued:
+        enqueue(app, job, countdown=retry_delay(attempt, worker.retry_backoff_seconds))
+    return status
 
 
 @app.task(name=SWEEP)

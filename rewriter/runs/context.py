@@ -4,8 +4,8 @@ A child is ``python -m <module> <job_id>`` (``workers.supervisor`` starts it). `
 context — settings, the store, the artifacts, the model registry, the job's record and its spec typed as ``Spec`` —
 calls ``run(ctx)`` and exits with its code. An expected failure (a :class:`~rewriter.errors.RewriterError`, a
 ``ValueError`` — bad settings or a spec included — or a missing file) exits 2 with ``<Type>: <reason>`` as the last
-line of stderr, which the supervisor makes the job's error message; anything else is a bug and exits 1 with its
-traceback. The runner talks to the store only through the context: events, progress, result, the cancel flag.
+line of stderr, which the supervisor makes the job's error message and does not retry; anything else (a bug, a
+CUDA error) exits 1 with its traceback, and the job is retried like a child killed by a signal. The runner talks to the store only through the context: events, progress, result, the cancel flag.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """A job that only exercises the supervisor: ``python -m workers.child_selftest <job_id>`` runs :func:`run`.
 
 It emits ``events`` progress events spread over ``seconds``, optionally starts a grandchild process in its group
-(to show cancellation stops the whole group), then exits with ``exit_code`` (writing a line to stderr when
-non-zero).
+(to show cancellation stops the whole group), writes ``stderr`` to stderr, then exits with ``exit_code`` (writing a
+line to stderr when non-zero) — or, with ``signal``, kills itself with that signal (a crash, or the OOM killer).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ class SelftestSpec(BaseModel):
     exit_code: int = 0
     events: int = 0
     grandchild: bool = False
+    stderr: str = ""
+    signal: int = 0
 
 
 class SelftestProgress(Stored):
@@ -49,6 +52,10 @@ def run(ctx: JobContext[SelftestSpec]) -> int:
         if spec.events:
             ctx.event(f"step {step}/{steps}", type="metrics", data={"step": step})
         ctx.progress(SelftestProgress(step=step, steps=steps, child=os.getpid(), grandchild=grandchild))
+    if spec.stderr:
+        print(spec.stderr, file=sys.stderr, flush=True)
+    if spec.signal:
+        os.kill(os.getpid(), signal.Signals(spec.signal))
     if spec.exit_code:
         print(f"selftest: failing on purpose with exit code {spec.exit_code}", file=sys.stderr)
     else:

@@ -1,10 +1,15 @@
 """The typed client and the service commands against a real uvicorn server and worker; ``LocalService`` (what
-``rewriter serve`` runs) starting and stopping the whole service."""
+``rewriter serve`` runs) starting and stopping the whole service, and ``rewriter serve`` restarting a killed
+worker and stopping everything on Ctrl-C."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +22,18 @@ from cli.service import LocalService
 from rewriter.client import APIError, Client, RewriteJob
 from rewriter.service.store import Store
 from rewriter.settings import Settings, get_settings
-from tests.conftest import WAIT_SCALE, downstream_rows, jsonl_bytes
+from tests.conftest import (
+    REPO,
+    WAIT_SCALE,
+    downstream_rows,
+    free_port,
+    jsonl_bytes,
+    wait_for,
+    worker_environment,
+)
+from tests.workers.test_supervisor import group_alive
+from workers.celery_app import create_celery
+from workers.tasks import enqueue
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +123,42 @@ def test_local_service_starts_everything_and_stops_it(tmp_path: Path) -> None:
         pids = [proc.pid for _, proc in service.procs]
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_serve_restarts_a_killed_worker_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    env = worker_environment("redis://127.0.0.1:1/0", tmp_path / "data")  # nothing answers: a private Redis
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "cli.main", "serve", "--port", str(free_port())]
+    with open(log, "wb") as out:
+        serve = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: b"Rewriter API at" in log.read_bytes(), 60, "rewriter serve to start")
+        text = log.read_text()
+        pids = {name: int(pid) for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", text)}
+        redis_url = re.findall(r"\(redis (redis://[^)]+)\)", text)[0]
+        settings = Settings(redis_url=redis_url, data_dir=tmp_path / "data")
+        store = Store.from_url(redis_url)
+        job = store.create_job("team-s", "selftest", {"seconds": 8, "events": 8}, status="queued")
+        enqueue(create_celery(settings), job)
+        wait_for(
+            lambda: (store.get_job(job.id, team=None).progress or {}).get("step"), 60, "the job to start"
+        )
+
+        os.kill(pids["worker"], signal.SIGKILL)  # the worker alone, as the OOM killer would
+        wait_for(lambda: "restarted worker as pid" in log.read_text(), 20, "the worker to be restarted")
+        restarted = int(re.findall(r"restarted worker as pid (\d+)", log.read_text())[0])
+        assert restarted != pids["worker"] and serve.poll() is None, "the API and beat kept running"
+        wait_for(lambda: store.get_job(job.id, team=None).is_terminal, 60, "the job to finish")
+        done = store.get_job(job.id, team=None)
+        assert done.status == "completed" and done.attempts == 2, done.error
+        assert any("re-queued" in e.message for e in store.list_events(job.id, team=None, limit=100).data)
+
+        serve.send_signal(signal.SIGINT)  # Ctrl-C
+        assert serve.wait(timeout=60 * WAIT_SCALE) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+    groups = [*pids.values(), restarted]
+    assert not any(group_alive(pid) for pid in groups), f"left running:\n{log.read_text()}"
+    assert "worker (pid" in log.read_text() and "SIGINT received; stopping" in log.read_text()

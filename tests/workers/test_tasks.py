@@ -39,10 +39,48 @@ def test_worker_runs_a_job_to_completion(celery_worker: Settings) -> None:
     assert len(store.list_events(job.id, team="team-w").data) == 2
 
 
-def test_worker_reports_a_failing_job(celery_worker: Settings) -> None:
+def attempt_events(store: Store, job_id: str) -> list[str]:
+    return [
+        e.message
+        for e in store.list_events(job_id, team=None, limit=100).data
+        if e.message.startswith("Attempt")
+    ]
+
+
+def test_worker_reports_a_failing_job_after_its_attempts(celery_worker: Settings) -> None:
     store, job = submit(celery_worker, seconds=0.1, exit_code=7)
     failed = wait_status(store, job.id, {"completed", "failed"}, 20)
-    assert failed.status == "failed" and "exit code 7" in failed.error["message"]
+    assert failed.status == "failed" and failed.attempts == 3 and failed.error is not None
+    assert failed.error["message"].startswith("Failed on attempt 3 of 3: the process exited with code 7.")
+    assert "failing on purpose with exit code 7" in failed.error["message"]
+    assert len(attempt_events(store, job.id)) == 2
+
+
+def test_child_killed_every_time_fails_after_all_attempts_naming_the_signal(celery_worker: Settings) -> None:
+    bar = "Loading weights: 100%|██████████| 3/3 [00:01<00:00,  2.10it/s]"
+    store, job = submit(
+        celery_worker, seconds=0.1, signal=9, stderr=f"loading the model\n\r 50%|█    | 1/2{bar}"
+    )
+    failed = wait_status(store, job.id, {"completed", "failed"}, 30)
+    assert failed.status == "failed" and failed.attempts == 3 and failed.error is not None
+    message = failed.error["message"]
+    assert message.startswith("Failed on attempt 3 of 3: the process was killed by SIGKILL (signal 9;")
+    assert "out-of-memory" in message and "loading the model" in message and "Loading weights" not in message
+    events = attempt_events(store, job.id)
+    assert [e.split(" after ")[0] for e in events] == ["Attempt 2 of 3", "Attempt 3 of 3"]
+    assert all("killed by SIGKILL" in e for e in events)
+
+
+def test_child_that_cannot_run_fails_at_once(celery_worker: Settings) -> None:
+    store, job = submit(
+        celery_worker, seconds=0.1, stderr="InvalidRequest: no such verifier 'nope'", exit_code=2
+    )
+    failed = wait_status(store, job.id, {"completed", "failed"}, 20)
+    assert failed.status == "failed" and failed.attempts == 1 and attempt_events(store, job.id) == []
+    assert (
+        failed.error is not None
+        and failed.error["message"] == "selftest: failing on purpose with exit code 2"
+    )
 
 
 def test_cancel_through_the_worker(celery_worker: Settings) -> None:

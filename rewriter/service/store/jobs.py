@@ -2,7 +2,7 @@
 heartbeats in ``rw:heartbeats`` and the per-status counts in ``rw:jobcounts``.
 
 Every status change goes through the transition script (``Transitions``); this module decides which change to ask
-for: create, claim, finish, cancel, heartbeat, re-queue the stale.
+for: create, claim, finish, retry, cancel, heartbeat, re-queue the stale.
 """
 
 from __future__ import annotations
@@ -91,6 +91,15 @@ class Jobs(Transitions):
         extra = {k: v for k, v in fields.items() if k == "result"}
         self.transition(job_id, sorted(cycle.active), cycle.cancelled, attempt=attempt, **extra)
         return self.get_job(job_id, team=None).status
+
+    def retry(self, job_id: str, *, attempt: int) -> bool:
+        """Put a job whose attempt ``attempt`` failed back to `queued` for another (the caller enqueues it).
+
+        Refused (False) when a cancel was asked or the job is no longer that attempt's: then ``finish`` decides.
+        """
+        cycle = self._lifecycle(job_id)
+        owned = sorted(cycle.active - {cycle.cancelling or ""})
+        return self.transition(job_id, owned, cycle.queued, attempt=attempt, unless_cancel_requested=True)
 
     def request_cancel(self, job_id: str, *, team: str | None) -> JobRecord:
         """Cancel a job: pending → cancelled at once; running → cancel flag (+ `cancelling`) for its supervisor.
