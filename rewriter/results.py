@@ -8,7 +8,7 @@ has published its output but not yet its counts) still reads.
 >>> RowCounts(total=4, completed=2, kept=1, dropped=1, by_provenance={"self": 1, "expert_fallback": 1}).stored()
 {'total': 4, 'completed': 2, 'kept': 1, 'dropped': 1, 'by_provenance': {'self': 1, 'expert_fallback': 1}}
 >>> EvalResult(results={"toy": SuiteScore(accuracy=0.5, n=2)}).stored()  # no base: no base keys
-{'results': {'toy': {'accuracy': 0.5, 'n': 2, 'samples': []}}}
+{'results': {'toy': {'accuracy': 0.5, 'n': 2, 'samples': [], 'source': 'suite', 'role': None, 'verifier': None, 'unverifiable': 0, 'harness': None}}}
 """
 
 from __future__ import annotations
@@ -134,10 +134,27 @@ class FineTuneResult(Stored):
 # ---- eval -----------------------------------------------------------------------------------------------------
 
 
+class HarnessRecord(Stored):
+    """The settings an lm-evaluation-harness score was produced with."""
+
+    metric: str  # "<metric>,<filter>", lm-eval's key
+    num_fewshot: int
+    apply_chat_template: bool
+    lm_eval_version: str
+    data_file_id: str | None = None  # the team's file the task read its test split from
+
+
 class SuiteScore(Stored):
+    """Accuracy on one toy suite, held-out file (keyed by its id) or harness task (keyed by its name)."""
+
     accuracy: float
     n: int
     samples: list[dict[str, str]] = []  # a few (prompt, output, gold) for eyeballing
+    source: Literal["suite", "file", "harness"] = "suite"
+    role: Literal["downstream", "retention"] | None = None  # None: a suite that is neither (reference)
+    verifier: str | None = None  # files: the gate
+    unverifiable: int = 0  # files: rows whose gold the verifier could not parse (not graded)
+    harness: HarnessRecord | None = None
 
 
 class EvalComparison(Stored):

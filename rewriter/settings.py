@@ -75,6 +75,17 @@ class RedisSettings(BaseModel):
     backoff_cap_seconds: float = Field(1.0, gt=0, description="The longest wait between two tries.")
 
 
+class HarnessSettings(BaseModel):
+    """lm-evaluation-harness tasks of eval runs (docs/evaluation.md): their configs come only from this directory,
+    never from a hub."""
+
+    tasks_dir: Path | None = Field(
+        None,
+        description="Directory of lm-eval task YAMLs (local `dataset_path: json` data); default: <data_dir>/harness_tasks.",
+    )
+    batch_size: int = Field(32, gt=0, description="Prompts per batch in lm-eval's HF model class.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REWRITER_", env_nested_delimiter="__", extra="ignore")
 
@@ -93,6 +104,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
     redis: RedisSettings = RedisSettings()
+    harness: HarnessSettings = HarnessSettings()
 
     @field_validator("device")
     @classmethod
@@ -117,6 +129,10 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("redis_url must look like redis://host:port/db (set REWRITER_REDIS_URL)")
         return value
+
+    @property
+    def harness_tasks_dir(self) -> Path:
+        return self.harness.tasks_dir or self.data_dir / "harness_tasks"
 
     @property
     def artifacts_url(self) -> str:

@@ -102,3 +102,15 @@ def encode_prompts(
         list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
         for text in render_prompts(prompts, conditioning, qa_template, tokenizer)
     ]
+
+
+def render_conversation(tokenizer: Any, turns: list[dict[str, Any]]) -> str:
+    """``turns`` in the model's chat template, ready for the next assistant turn, as raw text: a BOS the template
+    writes is dropped when the tokenizer adds one itself to raw text (``encode_prompts``), so it appears once."""
+    text = str(tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True))
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos):
+        adds_bos = list(tokenizer("x", add_special_tokens=True)["input_ids"][:1]) == [tokenizer.bos_token_id]
+        if adds_bos:
+            text = text[len(bos) :]
+    return text

@@ -7,10 +7,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rewriter.errors import InvalidRequest, NotFound
-from rewriter.jobs.eval_run import EvalRunRequest, EvalRunSpec, check_suites
+from rewriter.jobs.eval_run import (
+    EvalRunRequest,
+    EvalRunSpec,
+    check_harness,
+    check_names,
+    check_suites,
+)
 from rewriter.jobs.fine_tune import FineTuningJobRequest, training_plan
 from rewriter.jobs.kinds import EVENT_PREFIX, queue_for
 from rewriter.jobs.rewrite import (
@@ -37,6 +44,7 @@ class JobService:
     default_model: str = "toy"
     engine: str = "hf"
     shard_rows: int = 64
+    harness_tasks_dir: Path | None = None  # lm-eval task YAMLs eval runs may name
 
     def create_rewrite_job(self, team: str, request: RewriteJobRequest) -> JobRecord:
         spec = strategy_spec(request)
@@ -89,7 +97,19 @@ class JobService:
         return self._submit(team, "fine_tune", plan.model_dump(mode="json"), "cpu")
 
     def create_eval_run(self, team: str, request: EvalRunRequest) -> JobRecord:
-        suites = check_suites(request.suites)
+        files, harness = request.files or [], request.harness
+        suites = check_suites(request.suites, others=bool(files or harness))
+        check_names(suites, files, harness)
+        for i, held_out in enumerate(files):
+            check_verifier(held_out.verifier, held_out.verifier_options, param=f"files[{i}].verifier")
+            self._dataset(team, held_out.file_id, f"files[{i}].file_id")
+        if harness is not None:
+            if self.harness_tasks_dir is None:
+                raise InvalidRequest("this service has no harness task directory.", param="harness")
+            check_harness(harness, self.harness_tasks_dir)
+            for i, task in enumerate(harness.tasks):
+                if task.file_id is not None:
+                    self._dataset(team, task.file_id, f"harness.tasks[{i}].file_id")
         model = self.models.get(team, request.model, param="model")
         if request.adapter is not None:
             adapter = self.models.get(team, request.adapter, param="adapter")
@@ -103,6 +123,8 @@ class JobService:
             model=model.id,
             adapter=request.adapter,
             suites=suites,
+            files=files,
+            harness=harness,
             n=request.n,
             base=request.base,
             seed=request.seed,

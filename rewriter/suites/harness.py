@@ -1,6 +1,6 @@
 """The toy suites as lm-evaluation-harness tasks: local task YAMLs over the suites' test splits.
 
-``write_tasks(DIR, suites, n)`` writes, per suite, ``toy_<suite>.jsonl`` (``{"prompt","gold"}`` rows: the same
+``write_tasks(DIR, suites, n)`` writes, per suite, ``toy_<suite>.jsonl`` (``qa`` rows with a ``prompt``: the same
 model inputs and gold answers :func:`rewriter.evaluation.evaluate` uses) and ``toy_<suite>.yaml``: a
 ``generate_until`` task read with ``dataset_path: json`` from that file (no hub), greedy, graded by a regex filter
 that takes the toy answer (``#933`` in house style, else ``The result is 933``) and ``exact_match``. On the same
@@ -43,7 +43,12 @@ def task_yaml(name: str, data_file: Path, max_new_tokens: int = MAX_NEW_TOKENS) 
         "doc_to_target": "{{gold}}",
         "target_delimiter": "",
         "num_fewshot": 0,
-        "generation_kwargs": {"until": [], "do_sample": False, "temperature": 0.0, "max_gen_toks": max_new_tokens},
+        "generation_kwargs": {
+            "until": [],
+            "do_sample": False,
+            "temperature": 0.0,
+            "max_gen_toks": max_new_tokens,
+        },
         "filter_list": [
             {
                 "name": "toy-answer",
@@ -70,7 +75,18 @@ def write_tasks(directory: Path, suites: list[str], n: int = DEFAULT_N, seed: in
         name = task_name(suite)
         examples = get_suite(suite).examples("test", n, seed, allow_fewer=True)
         data = directory / f"{name}.jsonl"
-        data.write_text("".join(json.dumps({"prompt": e.model_input, "gold": e.gold}) + "\n" for e in examples))
+        # Valid `qa` rows too (question, answer, gold): the file can be uploaded as a team's file.
+        rows = [
+            {
+                "id": f"{name}-{i}",
+                "question": e.question,
+                "answer": e.house,
+                "gold": e.gold,
+                "prompt": e.model_input,
+            }
+            for i, e in enumerate(examples)
+        ]
+        data.write_text("".join(json.dumps(row) + "\n" for row in rows))
         config = directory / f"{name}.yaml"
         config.write_text(task_yaml(name, data))
         written[name] = config
