@@ -168,22 +168,69 @@ def finetune_cancel(job_id: str, api_url: ApiUrl = DEFAULT_URL, api_key: ApiKey 
         show(client.cancel(client.get_job(FineTuningJob, job_id)))
 
 
+def parse_file_option(value: str) -> dict[str, str]:
+    """``FILE_ID:VERIFIER[:ROLE]`` as an eval run's file entry.
+
+    >>> parse_file_option("file-abc:numeric:retention")
+    {'file_id': 'file-abc', 'verifier': 'numeric', 'role': 'retention'}
+    """
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise typer.BadParameter(f"expected FILE_ID:VERIFIER[:downstream|retention], got {value!r}")
+    entry = {"file_id": parts[0], "verifier": parts[1]}
+    if len(parts) == 3:
+        entry["role"] = parts[2]
+    return entry
+
+
+def parse_task_option(value: str) -> dict[str, str]:
+    """``TASK[=FILE_ID]`` as a harness task entry (with the team's file as its test data).
+
+    >>> parse_task_option("toy_add=file-abc")
+    {'task': 'toy_add', 'file_id': 'file-abc'}
+    """
+    task, _, file_id = value.partition("=")
+    return {"task": task, **({"file_id": file_id} if file_id else {})}
+
+
 @evals_app.command("create")
 def evals_create(
     model: Annotated[str, typer.Option(help="the model to evaluate")] = "toy",
     adapter: Annotated[str | None, typer.Option(help="an adapter model id on top")] = None,
-    suites: Annotated[str | None, typer.Option(help="comma-separated suites (default: all)")] = None,
-    n: Annotated[int, typer.Option("-n", help="test problems per suite")] = 200,
+    suites: Annotated[
+        str | None, typer.Option(help="comma-separated suites (default: all, unless --file/--task)")
+    ] = None,
+    file: Annotated[
+        list[str] | None, typer.Option("--file", help="a held-out file: FILE_ID:VERIFIER[:ROLE] (repeat)")
+    ] = None,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", help="a harness task: TASK[=FILE_ID] (repeat)")
+    ] = None,
+    shots: Annotated[
+        int | None, typer.Option(help="harness: few-shot examples (default: the task's)")
+    ] = None,
+    chat_template: Annotated[bool, typer.Option(help="harness: apply the model's chat template")] = False,
+    n: Annotated[int, typer.Option("-n", help="test problems per suite, rows per file")] = 200,
     base: Annotated[str | None, typer.Option(help="compare with this model: gain and forgetting")] = None,
     wait: Wait = False,
     poll: Annotated[float, typer.Option(help="seconds between polls")] = 2.0,
     api_url: ApiUrl = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
-    """Accuracy per suite (and gain / forgetting against --base)."""
+    """Accuracy per suite, held-out file and harness task (and gain / forgetting against --base)."""
     names = suites.split(",") if suites else None
+    files = [parse_file_option(f) for f in file or []] or None
+    harness = None
+    if task:
+        harness = {
+            "tasks": [parse_task_option(t) for t in task],
+            "num_fewshot": shots,
+            "apply_chat_template": chat_template,
+        }
     with api(api_url, api_key) as client:
-        run = client.create_eval_run(model, adapter=adapter, suites=names, n=n, base=base)
+        run = client.create_eval_run(
+            model, adapter=adapter, suites=names, files=files, harness=harness, n=n, base=base
+        )
         if not wait:
             show(run)
             return
@@ -198,7 +245,10 @@ def print_eval(run: EvalRun, echo: Callable[[str], Any] = typer.echo) -> None:
     if run.error:
         echo(f"{run.id} {run.status}: {run.error.get('message')}")
     for name, result in (run.results or {}).items():
-        echo(f"  {name:18s} {result['accuracy']:6.3f}  (n={result['n']})")
+        base = (run.base_results or {}).get(name)
+        against = f"  base {base['accuracy']:6.3f}" if base else ""
+        role = result.get("role") or "-"
+        echo(f"  {name:28s} {result['accuracy']:6.3f}{against}  (n={result['n']}, {role})")
     if run.comparison:
         c = run.comparison
         echo(

@@ -40,6 +40,21 @@ def data(
     typer.echo(f"wrote {n} {split} rows of {suite} to {output}")
 
 
+@app.command("harness-tasks")
+def harness_tasks(
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory for the task YAMLs and data")],
+    suites: Annotated[str | None, typer.Option(help="comma-separated suites (default: all)")] = None,
+    n: Annotated[int, typer.Option("-n", help="test problems per suite")] = 200,
+    seed: Annotated[int, typer.Option(help="generator seed (the evaluator's)")] = 0,
+) -> None:
+    """Write the toy suites' test splits as local lm-evaluation-harness tasks (toy_<suite>.yaml + .jsonl)."""
+    from rewriter.suites import SUITES
+    from rewriter.suites.harness import write_tasks
+
+    written = write_tasks(output, suites.split(",") if suites else list(SUITES), n=n, seed=seed)
+    typer.echo(f"wrote {len(written)} harness tasks to {output}: {', '.join(written)}")
+
+
 @app.command("build")
 def build(
     output: Annotated[

@@ -88,7 +88,10 @@ class FineTuningJob(Job):
 class EvalRun(Job):
     model: str
     suites: list[str]
+    files: list[dict[str, Any]] = []
+    harness: dict[str, Any] | None = None
     results: dict[str, dict[str, Any]] | None = None
+    base_results: dict[str, dict[str, Any]] | None = None
     comparison: dict[str, Any] | None = None
 
 
@@ -192,7 +195,8 @@ class Client:
         return FineTuningJob.model_validate(self._call("POST", "/fine_tuning/jobs", json=payload))
 
     def create_eval_run(self, model: str, **body: Any) -> EvalRun:
-        """``body``: suites, n, base, adapter, seed."""
+        """``body``: suites, files ([{"file_id", "verifier", "role"}]), harness ({"tasks": [{"task"}], "num_fewshot",
+        "apply_chat_template"}), n, base, adapter, seed."""
         payload = {"model": model, **{k: v for k, v in body.items() if v is not None}}
         return EvalRun.model_validate(self._call("POST", "/eval_runs", json=payload))
 

@@ -1,27 +1,21 @@
-"""``/v1/eval_runs``: greedy accuracy of a model (plus an adapter) on task suites; against a ``base`` model, the
-downstream gain and the forgetting of the retention suites (DESIGN §2.4)."""
+"""``/v1/eval_runs``: greedy accuracy of a model (plus an adapter) on task suites, the team's held-out files and
+lm-evaluation-harness tasks; against a ``base`` model, the downstream gain and the forgetting of the retention
+suites, files and tasks (DESIGN §2.4, docs/evaluation.md)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal, Self
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from app.deps import JobsDep, TeamDep
 from app.job_routes import JobResource, add_job_routes
 from app.listing import JobError, JobObject
-from rewriter.jobs.eval_run import EvalRunRequest, EvalRunSpec
-from rewriter.results import EvalResult
+from rewriter.jobs.eval_run import EvalFile, EvalRunRequest, EvalRunSpec, HarnessRequest
+from rewriter.results import EvalResult, SuiteScore
 from rewriter.service.store import JobRecord
 
 router = APIRouter(prefix="/v1/eval_runs", tags=["eval_runs"])
-
-
-class SuiteScore(BaseModel):
-    accuracy: float
-    n: int
-    samples: list[dict[str, str]] = []
 
 
 class EvalRunObject(JobObject):
@@ -33,6 +27,8 @@ class EvalRunObject(JobObject):
     adapter: str | None
     base: str | None
     suites: list[str]
+    files: list[EvalFile] = []
+    harness: HarnessRequest | None = None
     n: int
     seed: int
     results: dict[str, SuiteScore] | None
@@ -54,6 +50,8 @@ class EvalRunObject(JobObject):
             adapter=spec.adapter,
             base=spec.base,
             suites=spec.suites,
+            files=spec.files,
+            harness=spec.harness,
             n=spec.n,
             seed=spec.seed,
             results=result["results"],
