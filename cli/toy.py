@@ -48,8 +48,8 @@ def harness_tasks(
     seed: Annotated[int, typer.Option(help="generator seed (the evaluator's)")] = 0,
 ) -> None:
     """Write the toy suites' test splits as local lm-evaluation-harness tasks (toy_<suite>.yaml + .jsonl)."""
+    from rewriter.harness import write_tasks
     from rewriter.suites import SUITES
-    from rewriter.suites.harness import write_tasks
 
     written = write_tasks(output, suites.split(",") if suites else list(SUITES), n=n, seed=seed)
     typer.echo(f"wrote {len(written)} harness tasks to {output}: {', '.join(written)}")

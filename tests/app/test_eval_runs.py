@@ -74,7 +74,7 @@ def held_out_chat_rows(n: int) -> list[dict[str, Any]]:
 
 
 def test_eval_run_on_a_team_file_and_harness_tasks(service: Callable[..., Api]) -> None:
-    from rewriter.suites.harness import write_tasks
+    from rewriter.harness import write_tasks
     from tests.conftest import jsonl_bytes
 
     api = service()
@@ -131,7 +131,12 @@ def test_an_eval_run_on_files_or_tasks_that_cannot_run_is_refused(service: Calla
         ({"files": [{"file_id": "file-nope", "verifier": "numeric"}]}, 404, "files[0].file_id", "file-nope"),
         ({"files": [good, {"file_id": theirs, "verifier": "numeric"}]}, 404, "files[1].file_id", theirs),
         ({"files": [{"file_id": mine, "verifier": "astrology"}]}, 400, "files[0].verifier", "astrology"),
-        ({"files": [{**good, "verifier": "regex", "verifier_options": {"pattern": "x"}}]}, 400, "files[0].verifier", "group"),
+        (
+            {"files": [{**good, "verifier": "regex", "verifier_options": {"pattern": "x"}}]},
+            400,
+            "files[0].verifier",
+            "group",
+        ),
         ({"files": [good, good]}, 400, "files[1].file_id", mine),
         ({"files": [{**good, "role": "both"}]}, 400, "files.0.role", "role"),
         ({"harness": {"tasks": [{"task": "mmlu_nowhere"}]}}, 400, "harness.tasks[0].task", "mmlu_nowhere"),

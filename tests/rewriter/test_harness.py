@@ -13,8 +13,8 @@ from rewriter.backbones import resolve_model
 from rewriter.engines import load_engine
 from rewriter.engines.harness import TaskRequest, run_tasks
 from rewriter.evaluation import evaluate
+from rewriter.harness import task_name, write_tasks
 from rewriter.jobs.eval_run import harness_task_names
-from rewriter.suites.harness import task_name, write_tasks
 
 SUITES = ["add", "reverse", "downstream"]  # numbers, text, and a task the base half-solves
 N = 50
@@ -58,7 +58,10 @@ def test_harness_accuracies_equal_the_builtin_evaluators(tasks_dir: Path, tmp_pa
     team_file = tmp_path / "team.jsonl"
     team_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     mine = run_tasks(
-        str(resolve_model("toy")), [TaskRequest("toy_add", team_file)], tasks_dir=tasks_dir, work=tmp_path / "w"
+        str(resolve_model("toy")),
+        [TaskRequest("toy_add", team_file)],
+        tasks_dir=tasks_dir,
+        work=tmp_path / "w",
     )["toy_add"]
     assert mine.n == 10 and mine.accuracy == pytest.approx(builtin["add"].accuracy - 0.4)
 
@@ -77,4 +80,6 @@ def test_a_task_that_names_a_hub_dataset_fails_offline(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(Exception, match="OfflineModeIsEnabled"):
-        run_tasks(str(resolve_model("toy")), [TaskRequest("hub_task")], tasks_dir=tmp_path, work=tmp_path / "w")
+        run_tasks(
+            str(resolve_model("toy")), [TaskRequest("hub_task")], tasks_dir=tmp_path, work=tmp_path / "w"
+        )
