@@ -141,6 +141,7 @@ class HarnessRecord(Stored):
     num_fewshot: int
     apply_chat_template: bool
     lm_eval_version: str
+    model_class: str = "HFLM"  # lm-eval's model class: HFLM (transformers + PEFT) or VLLM
     data_file_id: str | None = None  # the team's file the task read its test split from
 
 

@@ -1,4 +1,5 @@
-"""lm-evaluation-harness tasks on a model (plus a PEFT adapter), through lm-eval's own HF model class (``HFLM``).
+"""lm-evaluation-harness tasks on a model (plus a PEFT adapter), through lm-eval's own HF model class (``HFLM``),
+or its vLLM class (``VLLM``, the adapter as a LoRA request) when the service's engine is ``vllm``.
 
 Task configs come only from a local directory (``TaskManager(include_path=..., include_defaults=False)``); a
 task's data may be replaced by a local file (a team's upload) with ``dataset_path: json``. The hub is switched
@@ -35,6 +36,7 @@ class TaskScore:
     num_fewshot: int
     apply_chat_template: bool
     lm_eval_version: str
+    model_class: str  # lm-eval's: HFLM or VLLM
     samples: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -87,6 +89,41 @@ def primary_metric(config: dict[str, Any]) -> str:
     return f"{metrics[0]['metric']},{filters[0]['name']}"
 
 
+def _model(model_dir: str, adapter: str | None, engine: str, device: str, batch_size: int) -> Any:
+    """lm-eval's model class for the engine, in the engine's own dtypes (``rewriter.engines.hf``: float32 on a
+    CPU), so greedy answers match the built-in evaluator's."""
+    import torch
+
+    from rewriter.engines.hf import resolve_device
+
+    if engine == "vllm":
+        from lm_eval.models.vllm_causallms import VLLM
+
+        from rewriter.engines.vllm import MAX_LORA_RANK
+
+        cpu = resolve_device(device).type == "cpu"
+        # Not run here (no vllm in CI's venv). On a CPU the memory share is of RAM: 0.15 started on 24 GB (DESIGN).
+        return VLLM(
+            pretrained=model_dir,
+            dtype="float32" if cpu else "auto",
+            gpu_memory_utilization=0.15 if cpu else 0.85,
+            batch_size="auto",
+            enable_lora=adapter is not None,
+            lora_local_path=adapter,
+            max_lora_rank=MAX_LORA_RANK,
+        )
+    from lm_eval.models.huggingface import HFLM
+
+    place = resolve_device(device)
+    return HFLM(
+        pretrained=model_dir,
+        peft=adapter,
+        device=str(place),
+        dtype=torch.bfloat16 if place.type == "cuda" else torch.float32,
+        batch_size=batch_size,
+    )
+
+
 def run_tasks(
     model_dir: str,
     tasks: list[TaskRequest],
@@ -94,6 +131,7 @@ def run_tasks(
     tasks_dir: Path,
     work: Path,
     adapter: str | None = None,
+    engine: str = "hf",
     device: str = "cpu",
     num_fewshot: int | None = None,
     apply_chat_template: bool = False,
@@ -104,26 +142,14 @@ def run_tasks(
     """Run ``tasks`` with lm-eval on ``model_dir`` (+ ``adapter``); task name → its score and settings."""
     go_offline()
     import lm_eval
-    import torch
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-
-    from rewriter.engines.hf import resolve_device
 
     work.mkdir(parents=True, exist_ok=True)
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
     unknown = [t.name for t in tasks if t.name not in manager.task_index]
     if unknown:
         raise ValueError(f"harness task {unknown[0]!r} is not in {tasks_dir}")
-    place = resolve_device(device)
-    # The engine's own dtypes (rewriter.engines.hf): the same greedy answers as the built-in evaluator.
-    model = HFLM(
-        pretrained=model_dir,
-        peft=adapter,
-        device=str(place),
-        dtype=torch.bfloat16 if place.type == "cuda" else torch.float32,
-        batch_size=batch_size,
-    )
+    model = _model(model_dir, adapter, engine, device, batch_size)
     results = lm_eval.simple_evaluate(
         model=model,
         tasks=[_spec(manager, t, work) for t in tasks],
@@ -149,6 +175,7 @@ def run_tasks(
             num_fewshot=int(results["n-shot"][task.name]),
             apply_chat_template=bool(apply_chat_template),
             lm_eval_version=str(version),
+            model_class=type(model).__name__,
             samples=[
                 {
                     "prompt": str(s["arguments"][0][0]),

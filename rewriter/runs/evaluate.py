@@ -4,7 +4,8 @@ What runs, for the model (and adapter), then the same for the ``base`` when one 
 - the toy suites: ``rewriter.evaluation.evaluate`` decodes each suite's test split greedily through its verifier;
 - the team's held-out files (copied once into ``<data_dir>/work/<job_id>/``): ``evaluate_rows`` decodes the first
   ``n`` rows greedily and gates each output against the row's gold answer with the file's verifier;
-- harness tasks: ``rewriter.engines.harness.run_tasks`` runs lm-eval (``HFLM`` with the adapter through PEFT) on
+- harness tasks: ``rewriter.engines.harness.run_tasks`` runs lm-eval (``HFLM`` with the adapter through PEFT, or
+  ``VLLM`` with it as a LoRA request when the service's engine is vllm) on
   the task YAMLs of ``REWRITER_HARNESS__TASKS_DIR``, offline, a task's data replaced by the team's file if named.
 ``compare`` then gives the gain on the downstream suites and files and the forgetting over the retention suites,
 files and harness tasks. Idempotent: a rerun evaluates again and writes the same result.
@@ -138,6 +139,7 @@ def _harness(
         tasks_dir=ctx.settings.harness_tasks_dir,
         work=ctx.work / "harness" / label.replace("/", "_").replace(":", "_"),
         adapter=adapter_dir,
+        engine=ctx.spec.engine,
         device=ctx.settings.device,
         num_fewshot=harness.num_fewshot,
         apply_chat_template=harness.apply_chat_template,
@@ -157,6 +159,7 @@ def _harness(
                 num_fewshot=s.num_fewshot,
                 apply_chat_template=s.apply_chat_template,
                 lm_eval_version=s.lm_eval_version,
+                model_class=s.model_class,
                 data_file_id=file_ids[name],
             ),
         )

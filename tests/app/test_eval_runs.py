@@ -111,6 +111,7 @@ def test_eval_run_on_a_team_file_and_harness_tasks(service: Callable[..., Api]) 
         "num_fewshot": 0,
         "apply_chat_template": False,
         "lm_eval_version": add["harness"]["lm_eval_version"],
+        "model_class": "HFLM",
         "data_file_id": None,
     }
     assert reverse["n"] == 8 and reverse["harness"]["data_file_id"] == task_data["id"]
