@@ -162,3 +162,27 @@ def test_serve_restarts_a_killed_worker_and_stops_everything_on_ctrl_c(tmp_path:
     groups = [*pids.values(), restarted]
     assert not any(group_alive(pid) for pid in groups), f"left running:\n{log.read_text()}"
     assert "worker (pid" in log.read_text() and "SIGINT received; stopping" in log.read_text()
+
+
+def test_an_eval_run_on_a_held_out_file_and_a_harness_task_through_the_cli(
+    cli_env: dict[str, str], api_server: tuple[str, Settings], tmp_path: Path
+) -> None:
+    from rewriter.harness import write_tasks
+    from tests.app.test_eval_runs import held_out_chat_rows
+
+    write_tasks(api_server[1].harness_tasks_dir, ["add"], n=10)
+    runner = CliRunner(env=cli_env)
+    data = tmp_path / "test.jsonl"
+    data.write_bytes(jsonl_bytes(held_out_chat_rows(10)))
+    file_id = json.loads(runner.invoke(app, ["files", "upload", str(data), "--purpose", "eval"]).output)["id"]
+    done = runner.invoke(
+        app,
+        ["evals", "create", "--model", "toy", "--base", "toy", "--file", f"{file_id}:numeric"]
+        + ["--task", "toy_add", "-n", "10", "--wait", "--poll", "0.2"],
+    )
+    assert done.exit_code == 0, done.output
+    lines = {line.split()[0]: line for line in done.output.splitlines() if line.strip()}
+    assert "(n=10, downstream)" in lines[file_id] and "(n=10, retention)" in lines["toy_add"]
+    assert "gain +0.0 pts   forgetting 0.0 pts" in done.output
+    refused = runner.invoke(app, ["evals", "create", "--file", f"{file_id}:astrology"])
+    assert refused.exit_code == 2 and "param: files[0].verifier" in refused.output

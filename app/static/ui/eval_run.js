@@ -7,9 +7,14 @@ const runId = decodeURIComponent(location.pathname.split("/").pop());
 const base = `/v1/eval_runs/${encodeURIComponent(runId)}`;
 let run = null;
 
+// Suites, then the team's held-out files (by file id) and harness tasks (by name): the keys of the results.
+function names() {
+  return run.results ? Object.keys(run.results) : [...run.suites, ...(run.files || []).map((f) => f.file_id)];
+}
+
 function suiteRows() {
   const c = run.comparison || { downstream: {}, retention: {} };
-  return run.suites.map((suite) => {
+  return names().map((suite) => {
     const tuned = run.results && run.results[suite];
     const before = run.base_results && run.base_results[suite];
     const kind = suite in c.downstream ? "downstream" : suite in c.retention ? "retention" : "–";
@@ -31,7 +36,7 @@ async function refresh() {
   run = await api(base);
   const events = await apiAll(`${base}/events`);
   const c = run.comparison;
-  const suites = run.suites;
+  const suites = names();
   main.replaceChildren(
     el("h1", {}, "Eval run ", el("code", {}, run.id), " ", status(run.status)),
     el(
@@ -51,7 +56,7 @@ async function refresh() {
           el("dt", {}, "Forgetting (retention, mean drop)"), el("dd", {}, `${num(c.forgetting_abs, 1)} pts (${pct(c.forgetting_rel)} of the base)`),
         )
       : null,
-    section("Accuracy per suite", table(["Suite", "Kind", "Accuracy", "Base", "Change", "Rows"], suiteRows(), { id: "suites" })),
+    section("Accuracy per suite, file and harness task", table(["Suite / file / task", "Kind", "Accuracy", "Base", "Change", "Rows"], suiteRows(), { id: "suites" })),
     run.results
       ? el(
           "div",
