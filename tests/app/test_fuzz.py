@@ -175,6 +175,27 @@ def test_eval_run_bodies_never_5xx(api: Api) -> None:
                 "seed": nasty_numbers,
                 "adapter": st.text(max_size=10),
                 "base": st.sampled_from(["toy", "nope"]),
+                "files": st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "file_id": st.sampled_from(["file-nope", ""]),
+                            "verifier": st.sampled_from(["numeric", "x"]),
+                        },
+                        optional={
+                            "verifier_options": VERIFIER_OPTIONS,
+                            "role": st.sampled_from(["retention", "x"]),
+                        },
+                    ),
+                    max_size=2,
+                ),
+                "harness": st.fixed_dictionaries(
+                    {
+                        "tasks": st.lists(
+                            st.fixed_dictionaries({"task": st.sampled_from(["toy_add", "a b", ""])})
+                        )
+                    },
+                    optional={"num_fewshot": nasty_numbers, "limit": nasty_numbers},
+                ),
             },
             {"model": "toy"},
         )
