@@ -124,7 +124,10 @@ def test_eval_run_on_a_team_file_and_harness_tasks(service: Callable[..., Api]) 
 def test_an_eval_run_on_files_or_tasks_that_cannot_run_is_refused(service: Callable[..., Api]) -> None:
     from tests.conftest import jsonl_bytes
 
+    from rewriter.harness import write_tasks
+
     api, other = service(), service(team="other")
+    write_tasks(api.settings.harness_tasks_dir, ["add"], n=2)
     mine = api.upload(jsonl_bytes(held_out_chat_rows(2)), purpose="eval")["id"]
     theirs = other.upload(jsonl_bytes(held_out_chat_rows(2)), purpose="eval")["id"]
     good = {"file_id": mine, "verifier": "numeric"}
@@ -142,6 +145,12 @@ def test_an_eval_run_on_files_or_tasks_that_cannot_run_is_refused(service: Calla
         ({"files": [{**good, "role": "both"}]}, 400, "files.0.role", "role"),
         ({"harness": {"tasks": [{"task": "mmlu_nowhere"}]}}, 400, "harness.tasks[0].task", "mmlu_nowhere"),
         ({"harness": {"tasks": []}}, 400, "harness.tasks", "tasks"),
+        (
+            {"harness": {"tasks": [{"task": "toy_add", "file_id": theirs}]}},
+            404,
+            "harness.tasks[0].file_id",
+            theirs,
+        ),
     ]
     for change, status, param, named in cases:
         response = api.client.post("/v1/eval_runs", json={"model": "toy", **change})
