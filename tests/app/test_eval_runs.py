@@ -122,9 +122,8 @@ def test_eval_run_on_a_team_file_and_harness_tasks(service: Callable[..., Api]) 
 
 
 def test_an_eval_run_on_files_or_tasks_that_cannot_run_is_refused(service: Callable[..., Api]) -> None:
-    from tests.conftest import jsonl_bytes
-
     from rewriter.harness import write_tasks
+    from tests.conftest import jsonl_bytes
 
     api, other = service(), service(team="other")
     write_tasks(api.settings.harness_tasks_dir, ["add"], n=2)
