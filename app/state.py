@@ -101,6 +101,7 @@ class AppState:
             default_model=settings.default_model,
             engine=settings.engine,
             shard_rows=settings.worker.shard_rows,
+            max_train_processes=settings.worker.max_train_processes,
         )
         keys = KeyCache(ttl=settings.api.key_cache_seconds)
         return cls(settings, store, artifacts, registry, jobs, enqueuer, Metrics(store), keys)

@@ -84,14 +84,14 @@ def train_distributed(
     ``stopped=True``; a rank that fails makes this raise ``RuntimeError`` with the launch's exit code (the job is
     retried like any crashed child). Nothing is registered from a stopped or failed run.
     """
-    from training.sft import SFTSpec
-
-    spec = SFTSpec(**args)  # a spec that cannot run fails here, before any process starts
+    # The parent stays light: it imports neither torch nor TRL (~480 MB) while the ranks train; each rank checks the
+    # spec (SFTSpec) before it trains.
+    n_processes = int(args["n_processes"])
     scratch = out.parent / f"{out.name}.launch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     run_file = scratch / RUN_FILE
-    run = {"data": str(data), "model_dir": str(model_dir), "out": str(out), "spec": spec.model_dump()}
+    run = {"data": str(data), "model_dir": str(model_dir), "out": str(out), "spec": args}
     run_file.write_text(json.dumps(run))
     steps = scratch / STEPS_FILE
     steps.touch()
@@ -100,7 +100,7 @@ def train_distributed(
     # One intra-op thread per rank unless the operator says otherwise: N ranks already use N cores, and two threads
     # per process on shared cores ran ~9x slower (docs/architecture.md, speed notes).
     env.setdefault("OMP_NUM_THREADS", "1")
-    command = launch_command(spec.n_processes, run_file, free_port(), accelerate_config)
+    command = launch_command(n_processes, run_file, free_port(), accelerate_config)
     launcher = subprocess.Popen(command, env=env)
     metrics: list[dict[str, Any]] = []
     offset = 0
@@ -133,7 +133,7 @@ def train_distributed(
         return Launched(stopped=True, metrics=metrics)
     if launcher.returncode != 0:
         raise RuntimeError(
-            f"accelerate launch of {spec.n_processes} processes exited with code {launcher.returncode}"
+            f"accelerate launch of {n_processes} processes exited with code {launcher.returncode}"
         )
     shutil.rmtree(scratch, ignore_errors=True)
     return Launched(stopped=False, metrics=metrics)

@@ -37,6 +37,7 @@ class JobService:
     default_model: str = "toy"
     engine: str = "hf"
     shard_rows: int = 64
+    max_train_processes: int = 1
 
     def create_rewrite_job(self, team: str, request: RewriteJobRequest) -> JobRecord:
         spec = strategy_spec(request)
@@ -84,9 +85,11 @@ class JobService:
                     param="method.grpo.warm_start_file",
                 )
             self._dataset(team, grpo.warm_start_file, "method.grpo.warm_start_file")
-        plan = training_plan(request, file.rows, secrets.randbelow(2**31))
+        plan = training_plan(
+            request, file.rows, secrets.randbelow(2**31), max_processes=self.max_train_processes
+        )
         plan.model = model.id
-        return self._submit(team, "fine_tune", plan.model_dump(mode="json"), "cpu")
+        return self._submit(team, "fine_tune", plan.model_dump(mode="json"), queue_for(self.engine))
 
     def create_eval_run(self, team: str, request: EvalRunRequest) -> JobRecord:
         suites = check_suites(request.suites)

@@ -3,11 +3,11 @@ follow the same loss curve as 1 process, rank 0 alone writes the outputs, and a 
 
 Tolerance: the two runs see the same rows at every step (the seeded sampler shuffles the whole set, then the global
 batch of 8 is split 4 + 4), so only float32 rounding differs: each rank pads its 4 rows to its own longest row and
-sums its tokens, and gloo adds the two halves of the gradient, so sums are taken in another order (fp32 epsilon
-1.2e-7 per add; over a few thousand terms a relative 1e-6). Adam divides by the root of the second moment, which
-can amplify a rounding difference on a near-zero gradient, so 6 steps at lr 3e-3 are compared at 1e-4 relative —
-a wrong reduction (a rank seeing other rows, a loss not rescaled for DDP, gradients not averaged) moves the loss by
-1e-2 or more after the first step.
+sums its own tokens, and gloo adds the two halves of the gradient, so the same sums are taken in another order
+(float32 epsilon 1.2e-7 per addition). Measured: at most 1.1e-7 relative over 6 steps. Adam divides by the root of
+the second moment, which can amplify a rounding difference on a near-zero gradient, so the curves are compared at
+1e-5 relative; a wrong reduction (a rank seeing other rows, a loss not rescaled for DDP, gradients not averaged)
+moves the loss by more than 1e-2 from the second step on (it falls by ~0.2 per step here).
 """
 
 from __future__ import annotations
@@ -27,19 +27,23 @@ from training.sft import SFTSpec, train_sft
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-RELATIVE = 1e-4
+RELATIVE = 1e-5
 
 
 def losses(metrics: list[dict[str, object]]) -> list[float]:
     return [float(m["loss"]) for m in metrics if "loss" in m]  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("loss", ["nll", "is"])
+# Each launch starts 2 processes that import TRL (~15 s on a quiet machine): the `is` loss's rescaling runs in the
+# slow suite.
+@pytest.mark.parametrize("loss", ["nll", pytest.param("is", marks=pytest.mark.slow)])
 def test_two_processes_follow_the_single_process_loss_curve(
     loss: str, tiny_model: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "train.jsonl"
-    write_jsonl(data, [{"id": r.id, "question": r.question, "answer": r.answer, **r.raw} for r in sft_rows(32)])
+    write_jsonl(
+        data, [{"id": r.id, "question": r.question, "answer": r.answer, **r.raw} for r in sft_rows(32)]
+    )
     spec = SFTSpec(loss=loss, steps=6, batch_size=8, lr=3e-3)  # type: ignore[arg-type]
     single = train_sft(data, tiny_model, tmp_path / "one", spec)
 
@@ -62,7 +66,10 @@ def test_two_processes_follow_the_single_process_loss_curve(
     # Rank 0 wrote the model and training.json, with the spec of the run; the weights match the single run's.
     written = json.loads((tmp_path / "two" / "training.json").read_text())
     assert written["spec"]["n_processes"] == 2 and len(written["result"]["metrics"]) == 6
-    w1, w2 = load_file(str(tmp_path / "one" / "model.safetensors")), load_file(str(tmp_path / "two" / "model.safetensors"))
+    w1, w2 = (
+        load_file(str(tmp_path / "one" / "model.safetensors")),
+        load_file(str(tmp_path / "two" / "model.safetensors")),
+    )
     assert w1.keys() == w2.keys()
     for name in w1:
         assert torch.allclose(w1[name], w2[name], rtol=1e-3, atol=1e-5), name
