@@ -69,15 +69,9 @@ class WorkerSettings(BaseModel):
         "default: plain DDP (gloo on CPUs, NCCL on GPUs).",
     )
     # Fairness between teams (docs/operations.md): a team's jobs beyond this many running wait, queued, while other
-    # teams' jobs run. 0: no limit.
+    # teams' jobs run; a finished run wakes the team's oldest waiting job. 0: no limit.
     team_max_running_jobs: int = Field(
         0, ge=0, description="Jobs of one team that may run at once (0: no limit); the rest wait queued."
-    )
-    team_wait_seconds: float = Field(
-        5.0,
-        gt=0,
-        le=3600,
-        description="How long a job held back by its team's limit waits before it asks again.",
     )
 
 

@@ -125,8 +125,11 @@ def worker_environment(redis_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], logdir: Path, *, beat: bool = False) -> subprocess.Popen[bytes]:
-    """A real ``celery worker`` process (prefork, one slot) in its own session; returns once it is ready."""
+def start_worker(
+    env: dict[str, str], logdir: Path, *, beat: bool = False, concurrency: int = 1
+) -> subprocess.Popen[bytes]:
+    """A real ``celery worker`` process (prefork, ``concurrency`` slots) in its own session; returns once it is
+    ready."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     log = logdir / f"{name}.log"
     command = [
@@ -139,7 +142,7 @@ def start_worker(env: dict[str, str], logdir: Path, *, beat: bool = False) -> su
         "-Q",
         "cpu,gpu",
         "-c",
-        "1",
+        str(concurrency),
     ]
     command += ["--pool", "prefork", "--loglevel", "INFO", "-n", f"{name}@%h"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
