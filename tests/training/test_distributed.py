@@ -76,6 +76,7 @@ def test_two_processes_follow_the_single_process_loss_curve(
     assert not (tmp_path / "two.launch").exists()
 
 
+@pytest.mark.slow  # another 2-process launch (~15 s on a quiet machine); the job-level launch runs by default
 def test_a_cancel_stops_every_rank(tiny_model: Path, tmp_path: Path) -> None:
     data = tmp_path / "train.jsonl"
     write_jsonl(data, [{"id": r.id, "question": r.question, "answer": r.answer} for r in sft_rows(32)])
