@@ -80,7 +80,7 @@ def train_distributed(
 ) -> Launched:
     """SFT with ``SFTSpec(**args)`` in ``args["n_processes"]`` processes; streams rank 0's steps to ``on_step``.
 
-    A cancel (``should_stop``) stops every rank (SIGTERM to the launch's process group) and returns
+    A cancel (``should_stop``, polled every ``poll_seconds``) stops every rank (SIGTERM to torchrun) and returns
     ``stopped=True``; a rank that fails makes this raise ``RuntimeError`` with the launch's exit code (the job is
     retried like any crashed child). Nothing is registered from a stopped or failed run.
     """
