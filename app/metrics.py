@@ -1,4 +1,5 @@
-"""Prometheus metrics of the API process: requests by route and status, jobs by kind and status, queue depth.
+"""Prometheus metrics of the API process: requests by route and status, jobs by kind and status, queue depth (the
+Celery lists, and queued and running jobs per queue and team).
 
 Each app gets its own registry (several apps in one test process must not collide). Job counts and queue depth
 are read from Redis at scrape time, so every API replica reports the same cluster-wide figures.
@@ -6,6 +7,7 @@ are read from Redis at scrape time, so every API replica reports the same cluste
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -15,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rewriter.jobs.kinds import lifecycle
 from rewriter.service.store import Store
 
 # The Celery queues (Redis lists named after the queue; kombu keeps priority levels 3/6/9 in suffixed lists).
@@ -36,8 +39,17 @@ class StoreCollector(Collector):
         depth = GaugeMetricFamily(
             "rewriter_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"]
         )
+        queued = GaugeMetricFamily(
+            "rewriter_queued_jobs",
+            "Jobs waiting to run (status queued, also those held back by their team's limit), by queue and team.",
+            labels=["queue", "team"],
+        )
+        running = GaugeMetricFamily(
+            "rewriter_running_jobs", "Jobs a worker runs now, by queue and team.", labels=["queue", "team"]
+        )
         try:
             counts = self.store.job_counts()
+            per_team = self.store.team_job_counts()
             lengths = {
                 queue: sum(int(self.store.redis.llen(queue + suffix)) for suffix in _PRIORITY_SUFFIXES)
                 for queue in self.queues
@@ -51,7 +63,19 @@ class StoreCollector(Collector):
             jobs.add_metric([kind, status], value)
         for queue, length in lengths.items():
             depth.add_metric([queue], length)
-        yield from (up, jobs, depth)
+        waiting: collections.Counter[tuple[str, str]] = collections.Counter()
+        busy: collections.Counter[tuple[str, str]] = collections.Counter()
+        for (team, queue, kind, status), value in per_team.items():
+            cycle = lifecycle(kind)
+            if status == cycle.queued:
+                waiting[(queue, team)] += value
+            elif status in cycle.active:
+                busy[(queue, team)] += value
+        for (queue, team), value in sorted(waiting.items()):
+            queued.add_metric([queue, team], value)
+        for (queue, team), value in sorted(busy.items()):
+            running.add_metric([queue, team], value)
+        yield from (up, jobs, depth, queued, running)
 
 
 class Metrics:

@@ -102,6 +102,7 @@ class AppState:
             engine=settings.engine,
             shard_rows=settings.worker.shard_rows,
             harness_tasks_dir=settings.harness_tasks_dir,
+            max_train_processes=settings.worker.max_train_processes,
         )
         keys = KeyCache(ttl=settings.api.key_cache_seconds)
         return cls(settings, store, artifacts, registry, jobs, enqueuer, Metrics(store), keys)

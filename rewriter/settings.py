@@ -55,6 +55,24 @@ class WorkerSettings(BaseModel):
     retry_backoff_seconds: float = Field(
         10.0, ge=0, description="Wait before the 2nd attempt; doubled for each further one (at most 600 s)."
     )
+    # Data-parallel fine-tuning (docs/operations.md): a job's `hyperparameters.n_processes` may not exceed this.
+    # One process per GPU on GPU workers; on CPU workers each process takes one core.
+    max_train_processes: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="The most processes one fine-tuning job may train with (set it to the GPUs of a worker).",
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description="An accelerate config file for multi-process fine-tuning (e.g. deploy/accelerate/fsdp.yaml); "
+        "default: plain DDP (gloo on CPUs, NCCL on GPUs).",
+    )
+    # Fairness between teams (docs/operations.md): a team's jobs beyond this many running wait, queued, while other
+    # teams' jobs run; a finished run wakes the team's oldest waiting job. 0: no limit.
+    team_max_running_jobs: int = Field(
+        0, ge=0, description="Jobs of one team that may run at once (0: no limit); the rest wait queued."
+    )
 
 
 class RedisSettings(BaseModel):

@@ -27,7 +27,10 @@ from rewriter.settings import Settings, WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
 # Fast supervision for tests: a dead worker's job is noticed within ~1.5 s instead of ~45 s.
-TEST_WORKER = WorkerSettings(heartbeat_seconds=0.2, stale_after_seconds=1.0, retry_backoff_seconds=0.2)
+# Two training processes allowed: the data-parallel fine-tuning tests run 2 ranks.
+TEST_WORKER = WorkerSettings(
+    heartbeat_seconds=0.2, stale_after_seconds=1.0, retry_backoff_seconds=0.2, max_train_processes=2
+)
 
 
 def free_port() -> int:
@@ -117,12 +120,16 @@ def worker_environment(redis_url: str, data_dir: Path) -> dict[str, str]:
         REWRITER_WORKER__HEARTBEAT_SECONDS=str(TEST_WORKER.heartbeat_seconds),
         REWRITER_WORKER__STALE_AFTER_SECONDS=str(TEST_WORKER.stale_after_seconds),
         REWRITER_WORKER__RETRY_BACKOFF_SECONDS=str(TEST_WORKER.retry_backoff_seconds),
+        REWRITER_WORKER__MAX_TRAIN_PROCESSES=str(TEST_WORKER.max_train_processes),
     )
     return env
 
 
-def start_worker(env: dict[str, str], logdir: Path, *, beat: bool = False) -> subprocess.Popen[bytes]:
-    """A real ``celery worker`` process (prefork, one slot) in its own session; returns once it is ready."""
+def start_worker(
+    env: dict[str, str], logdir: Path, *, beat: bool = False, concurrency: int = 1
+) -> subprocess.Popen[bytes]:
+    """A real ``celery worker`` process (prefork, ``concurrency`` slots) in its own session; returns once it is
+    ready."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     log = logdir / f"{name}.log"
     command = [
@@ -135,7 +142,7 @@ def start_worker(env: dict[str, str], logdir: Path, *, beat: bool = False) -> su
         "-Q",
         "cpu,gpu",
         "-c",
-        "1",
+        str(concurrency),
     ]
     command += ["--pool", "prefork", "--loglevel", "INFO", "-n", f"{name}@%h"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]

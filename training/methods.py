@@ -1,6 +1,7 @@
 """The fine-tuning methods a service job can name, as ``rewriter.runs.fine_tune`` calls them (its ``Trainer``).
 
-``supervised`` runs ``train_sft`` with ``SFTSpec(**args)``, ``grpo`` runs ``train_grpo`` with ``GRPOSpec(**args)``.
+``supervised`` runs ``train_sft`` with ``SFTSpec(**args)`` (in ``n_processes`` processes through
+``training.distributed`` when that is above 1), ``grpo`` runs ``train_grpo`` with ``GRPOSpec(**args)``.
 The trainers are imported on first use: a job that fails on its files fails before torch loads.
 """
 
@@ -22,8 +23,22 @@ def train(
     *,
     on_step: Callable[[int, dict[str, Any]], None],
     should_stop: Callable[[], bool],
+    accelerate_config: str | None = None,
 ) -> Trained:
-    """Train with ``method`` (``supervised`` | ``grpo``) on ``data`` from ``model_dir`` into ``out``."""
+    """Train with ``method`` (``supervised`` | ``grpo``) on ``data`` from ``model_dir`` into ``out``; supervised
+    with ``n_processes`` > 1 under ``accelerate launch`` (``training.distributed``)."""
+    if method == "supervised" and int(args.get("n_processes", 1)) > 1:
+        from training.distributed import train_distributed  # starts the ranks; imports no trainer here
+
+        return train_distributed(
+            data,
+            model_dir,
+            out,
+            args,
+            on_step=on_step,
+            should_stop=should_stop,
+            accelerate_config=accelerate_config,
+        )
     from training.hooks import TrainingHooks
     from training.sft import SFTSpec, train_sft  # heavy: torch, transformers, TRL
 

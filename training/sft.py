@@ -22,6 +22,7 @@ step), so a worker sharing its cores should ``torch.set_num_threads(1)``. The ou
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -68,7 +69,13 @@ class SFTSpec(BaseModel):
     lora_alpha: int = Field(32, ge=1)
     lr: float = Field(1e-4, gt=0.0, le=1.0)
     steps: int = Field(100, ge=1)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, description="rows per optimizer step, over all processes")
+    n_processes: int = Field(
+        1,
+        ge=1,
+        description="data-parallel processes (DDP); >1 runs under `accelerate launch` (training.distributed), each "
+        "process taking batch_size / n_processes rows of every step",
+    )
     max_length: int = Field(
         512, ge=8, description="prompt + completion tokens; longer rows are cut at the end"
     )
@@ -90,6 +97,11 @@ class SFTSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SFTSpec:
         prompts.check_template(self.prompt_template, needs_reference=False)
+        if self.batch_size % self.n_processes:
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a multiple of n_processes {self.n_processes}: every process "
+                "takes the same share of each step"
+            )
         return self
 
 
@@ -141,6 +153,10 @@ class WeightedSFTTrainer(SFTTrainer):
         weights = importance_weights(logp, behavior[:, 1:].to(logp), self.is_clip) * mask  # [B, T-1]
         num_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
         loss = -(weights * logp).sum() / torch.as_tensor(num_tokens).clamp(min=1)
+        # As TRL's own loss: under DDP `num_items_in_batch` counts the tokens of every process and DDP averages the
+        # gradients over the processes, so the sum is scaled back up by their number.
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
 
         valid = mask.sum().clamp(min=1)
         metrics = self._metrics[mode]
@@ -165,6 +181,12 @@ def train_sft(
     rewrite output included, or parsed rows) with TRL's SFTTrainer; write the model or adapter, the tokenizer and
     ``training.json`` to ``out_dir``."""
     spec = spec or SFTSpec()
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch` (torchrun) in every process
+    if world != spec.n_processes:
+        raise ValueError(
+            f"n_processes is {spec.n_processes} but this run has {world} process(es): a data-parallel run starts "
+            "under `accelerate launch` (training.distributed.train_distributed)"
+        )
     model_path = str(resolve_model(model_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,7 +201,7 @@ def train_sft(
     config = SFTConfig(
         output_dir=str(out),
         max_steps=spec.steps,
-        per_device_train_batch_size=spec.batch_size,
+        per_device_train_batch_size=spec.batch_size // spec.n_processes,
         gradient_accumulation_steps=1,
         learning_rate=spec.lr,
         lr_scheduler_type=spec.lr_scheduler,
@@ -217,12 +239,15 @@ def train_sft(
     trainer.train()
     seconds = time.perf_counter() - start
 
-    # The adapter for LoRA, the full model for full fine-tuning; plus the tokenizer.
+    # The adapter for LoRA, the full model for full fine-tuning; plus the tokenizer. Under DDP every process holds
+    # the same weights: the Trainer saves from the first process only, and only that one writes the files beside.
     trainer.save_model(str(out))
+    result = SFTResult(str(out), hooks.metrics, seconds, hooks.stopped, len(rows), behavior)
+    if not trainer.is_world_process_zero():
+        return result
     if not spec.lora:
         copy_model_settings(model_path, out)
     shutil.rmtree(out / ".snapshots", ignore_errors=True)
-    result = SFTResult(str(out), hooks.metrics, seconds, hooks.stopped, len(rows), behavior)
     write_training_json(
         out,
         kind="sft",

@@ -1,5 +1,10 @@
 """Celery tasks: thin, idempotent, carrying only ids. Heavy work runs in a child process (``supervisor``).
 
+Fairness between teams: with ``worker.team_max_running_jobs`` set, a job takes one of its team's running slots
+(``rewriter.service.store.slots``) before it is claimed. When they are all held the job waits, still `queued`, in
+its team's waiting set, and the worker takes the next message — another team's job; the run that gives a slot back
+sends the team's oldest waiting job again.
+
 A new job kind plugs in with one line in ``CHILD_MODULES`` (kind → module run as ``python -m <module> <job_id>``)
 plus its lifecycle in ``rewriter.jobs.kinds.JOB_KINDS``. Modules are named, never imported here: workers never
 import ``training``.
@@ -14,7 +19,7 @@ from celery import Celery
 
 from rewriter.errors import NotFound
 from rewriter.jobs.kinds import RUN_JOB, SWEEP, RunJob
-from rewriter.service.store import JobRecord, Store
+from rewriter.service.store import JobRecord, Slot, Store
 from rewriter.settings import Settings, get_settings
 from workers.celery_app import app
 from workers.failures import retry_delay
@@ -65,23 +70,51 @@ def run_job(job_id: str) -> str:
         error = {"code": "unsupported_kind", "message": f"No worker runs {job.kind} jobs.", "param": None}
         store.transition(job_id, job.lifecycle.pending, job.lifecycle.failed, error=error)
         return job.lifecycle.failed
+    worker = settings.worker
+    slot = None
+    if worker.team_max_running_jobs:
+        limit = worker.team_max_running_jobs
+        slot = store.acquire_slot(job.team, job_id, limit=limit, stale_after=worker.stale_after_seconds)
+        if slot in (Slot.WAITING, Slot.STILL_WAITING):
+            if slot is Slot.WAITING:
+                store.add_event(
+                    job_id,
+                    f"Waiting: {limit} job(s) of this team are running, the most a team may run at once "
+                    "(REWRITER_WORKER__TEAM_MAX_RUNNING_JOBS).",
+                    data={"running": store.running_slots(job.team), "limit": limit},
+                )
+            return "waiting"  # stays queued; the run that frees a slot sends it again
     attempt = store.claim(job_id)
     if attempt is None:
+        if slot is Slot.TAKEN:
+            _release(store, job)
         return "skipped"  # another worker owns it, or it was cancelled meanwhile
-    worker = settings.worker
-    status = supervise(
-        store,
-        job_id,
-        module,
-        attempt=attempt,
-        heartbeat_seconds=worker.heartbeat_seconds,
-        cooperative_seconds=worker.cancel_grace_seconds if job.kind in COOPERATIVE_CANCEL else 0.0,
-        max_attempts=worker.max_attempts,
-        backoff_seconds=worker.retry_backoff_seconds,
-    )
+    status = "lost"
+    try:
+        status = supervise(
+            store,
+            job_id,
+            module,
+            attempt=attempt,
+            heartbeat_seconds=worker.heartbeat_seconds,
+            cooperative_seconds=worker.cancel_grace_seconds if job.kind in COOPERATIVE_CANCEL else 0.0,
+            max_attempts=worker.max_attempts,
+            backoff_seconds=worker.retry_backoff_seconds,
+        )
+    finally:
+        # A job taken away ("lost") runs under its new owner, which holds the same slot (the slot is the job's).
+        if slot is not None and status != "lost":
+            _release(store, job)
     if status == job.lifecycle.queued:
         enqueue(app, job, countdown=retry_delay(attempt, worker.retry_backoff_seconds))
     return status
+
+
+def _release(store: Store, job: JobRecord) -> None:
+    """Give the job's slot back and send the team's oldest waiting job, if any."""
+    woken = store.release_slot(job.team, job.id)
+    if woken is not None:
+        enqueue(app, store.get_job(woken, team=None))
 
 
 @app.task(name=SWEEP)
@@ -92,4 +125,8 @@ def sweep() -> list[str]:
     for job in jobs:
         store.add_event(job.id, "The worker running this job was lost; the job was re-queued.", level="warn")
         enqueue(app, job)
+    # A team's oldest waiting job is sent again if no finished run woke it in time (a worker died between giving a
+    # slot back and sending it, or a dead worker's slot went stale).
+    for job_id in store.stale_waiting(settings.worker.stale_after_seconds):
+        enqueue(app, store.get_job(job_id, team=None))
     return [job.id for job in jobs]

@@ -42,6 +42,13 @@ class SupervisedHyperparameters(BaseModel):
         description=f"× {SFT_BASE_LEARNING_RATE} (SFT) or {GRPO_BASE_LEARNING_RATE} (GRPO); the rate must stay <= 1.",
     )
     learning_rate: float | None = Field(None, gt=0, le=1, description="Overrides the multiplier.")
+    n_processes: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Data-parallel training processes (DDP through accelerate; supervised only), at most the workers' "
+        "REWRITER_WORKER__MAX_TRAIN_PROCESSES; batch_size must be a multiple of it. Default 1.",
+    )
 
 
 class SupervisedMethod(BaseModel):
@@ -123,8 +130,11 @@ class FineTuneJobSpec(BaseModel):
     metadata: dict[str, str] | None = None
 
 
-def training_plan(request: FineTuningJobRequest, rows: int, seed: int) -> FineTuneJobSpec:
-    """Resolve ``auto`` and epochs into exact settings for the trainer: steps, batch size, learning rate.
+def training_plan(
+    request: FineTuningJobRequest, rows: int, seed: int, *, max_processes: int = 1
+) -> FineTuneJobSpec:
+    """Resolve ``auto`` and epochs into exact settings for the trainer: steps, batch size, learning rate, and the
+    number of training processes (at most ``max_processes``, the workers' setting).
 
     >>> plan = training_plan(FineTuningJobRequest(model="toy", training_file="file-x",
     ...     method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 8}}}),
@@ -167,6 +177,24 @@ def training_plan(request: FineTuningJobRequest, rows: int, seed: int) -> FineTu
         batch = per_step * generations
     if batch < 1:
         raise InvalidRequest("batch_size must be at least 1.", param=f"{param}.batch_size")
+    processes = hyper.n_processes or 1
+    if processes > max_processes:
+        raise InvalidRequest(
+            f"n_processes {processes} is above the {max_processes} process(es) a worker trains with "
+            "(REWRITER_WORKER__MAX_TRAIN_PROCESSES).",
+            param=f"{param}.n_processes",
+        )
+    if processes > 1 and method.type != "supervised":
+        raise InvalidRequest(
+            "n_processes > 1 is for supervised fine-tuning; GRPO trains in one process.",
+            param=f"{param}.n_processes",
+        )
+    if batch % processes:
+        raise InvalidRequest(
+            f"batch_size {batch} must be a multiple of n_processes {processes} (each process takes an equal share "
+            "of every step).",
+            param=f"{param}.n_processes",
+        )
     if hyper.steps is not None:
         steps = hyper.steps
     elif isinstance(hyper.n_epochs, int):
@@ -189,11 +217,12 @@ def training_plan(request: FineTuningJobRequest, rows: int, seed: int) -> FineTu
         "learning_rate_multiplier": round(lr / base_lr, 6),
         "steps": steps,
         "learning_rate": lr,
+        "n_processes": processes,
     }
     seed = request.seed if request.seed is not None else seed
     common = {"steps": steps, "lr": lr, "seed": seed}
     if method.type == "supervised":
-        sft = {"loss": body.loss, "lora": body.lora, "batch_size": batch, **common}
+        sft = {"loss": body.loss, "lora": body.lora, "batch_size": batch, "n_processes": processes, **common}
         sft.update(body.model_dump(include={"lora_r", "lora_alpha", "max_length"}, exclude_none=True))
         return FineTuneJobSpec(
             model=request.model,

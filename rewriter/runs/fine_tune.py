@@ -6,6 +6,8 @@ the trainer trains on it with the job's method (``supervised``: SFT, ``grpo``: G
 store's cancel flag stopping it between steps. On success the model (or LoRA adapter) directory is copied into
 storage and registered as ``ft:<base>:<team>:<job suffix>`` with its lineage (job, training file, parent model);
 ``training.json`` (spec + per-step metrics) becomes the job's result file. A rerun starts the training over.
+With ``n_processes`` > 1 (at most the worker's ``max_train_processes``) the trainer runs under ``accelerate launch``
+(``training.distributed``): N data-parallel processes, rank 0 reporting the steps and writing the model.
 
 The library never imports ``training`` (torch, transformers, TRL): the trainer is a parameter.
 """
@@ -44,8 +46,10 @@ class Trainer(Protocol):
         *,
         on_step: Callable[[int, dict[str, Any]], None],
         should_stop: Callable[[], bool],
+        accelerate_config: str | None = None,
     ) -> Trained:
-        """Train with ``method``'s spec ``args`` on ``data`` from ``model_dir`` into ``out``."""
+        """Train with ``method``'s spec ``args`` on ``data`` from ``model_dir`` into ``out``; a spec with
+        ``n_processes`` > 1 trains under ``accelerate launch`` (with ``accelerate_config``, if given)."""
         ...
 
 
@@ -73,6 +77,12 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
 
     args = dict(spec.sft or spec.grpo or {})
     total = int(args["steps"])
+    processes = int(args.get("n_processes", 1))
+    cap = ctx.settings.worker.max_train_processes
+    if processes > cap:  # the API checked its own setting; this worker may be configured lower
+        raise ValueError(
+            f"n_processes {processes} is above this worker's REWRITER_WORKER__MAX_TRAIN_PROCESSES ({cap})"
+        )
     last: dict[str, float] = {}
 
     def on_step(step: int, metrics: dict[str, Any]) -> None:
@@ -83,7 +93,10 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
         ctx.event(text, type="metrics", data={"step": step, "total_steps": total, **values})
         ctx.progress(FineTuneProgress(step=step, steps=total))
 
-    ctx.event(f"Training {spec.method} on {spec.model} for {total} steps.")
+    ctx.event(
+        f"Training {spec.method} on {spec.model} for {total} steps"
+        + (f" in {processes} data-parallel processes." if processes > 1 else ".")
+    )
     kind: Literal["model", "adapter"]
     if spec.method == "supervised":
         kind = "adapter" if args.get("lora") else "model"
@@ -92,7 +105,16 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
         if (warm_file := args.pop("warm_start_file", None)) is not None:
             ctx.fetch(warm_file, ctx.work / "warm_start.jsonl")
             args["warm_start"] = str(ctx.work / "warm_start.jsonl")
-    trained = train(spec.method, data, model_dir, out, args, on_step=on_step, should_stop=ctx.cancelled)
+    trained = train(
+        spec.method,
+        data,
+        model_dir,
+        out,
+        args,
+        on_step=on_step,
+        should_stop=ctx.cancelled,
+        accelerate_config=ctx.settings.worker.accelerate_config,
+    )
     if trained.stopped or ctx.cancelled():
         ctx.event("Training stopped: the job was cancelled.")
         return 0  # the supervisor records `cancelled`

@@ -45,6 +45,7 @@ class JobService:
     engine: str = "hf"
     shard_rows: int = 64
     harness_tasks_dir: Path | None = None  # lm-eval task YAMLs eval runs may name
+    max_train_processes: int = 1
 
     def create_rewrite_job(self, team: str, request: RewriteJobRequest) -> JobRecord:
         spec = strategy_spec(request)
@@ -92,9 +93,11 @@ class JobService:
                     param="method.grpo.warm_start_file",
                 )
             self._dataset(team, grpo.warm_start_file, "method.grpo.warm_start_file")
-        plan = training_plan(request, file.rows, secrets.randbelow(2**31))
+        plan = training_plan(
+            request, file.rows, secrets.randbelow(2**31), max_processes=self.max_train_processes
+        )
         plan.model = model.id
-        return self._submit(team, "fine_tune", plan.model_dump(mode="json"), "cpu")
+        return self._submit(team, "fine_tune", plan.model_dump(mode="json"), queue_for(self.engine))
 
     def create_eval_run(self, team: str, request: EvalRunRequest) -> JobRecord:
         files, harness = request.files or [], request.harness

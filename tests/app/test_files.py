@@ -204,12 +204,20 @@ def test_health_readiness_and_metrics(client: TestClient, settings: Settings, st
     upload(client, QA)
     client.get("/v1/files/file-missing")
     store.create_job("team-x", "rewrite", {}, status="queued")
+    store.create_job("team-y", "rewrite", {}, status="queued", queue="gpu")
+    running = store.create_job("team-y", "fine_tune", {}, status="queued")
+    store.claim(running.id)
     Celery(broker=settings.redis_url).send_task("rewriter.run_job", args=["rwjob-x"], queue="gpu")
     text = client.get("/metrics").text
     assert 'rewriter_http_requests_total{method="POST",route="/v1/files",status="200"} 1.0' in text
     assert 'rewriter_http_requests_total{method="GET",route="/v1/files/{file_id}",status="404"} 1.0' in text
     assert 'rewriter_http_request_duration_seconds_count{method="POST",route="/v1/files"} 1.0' in text
-    assert 'rewriter_jobs{kind="rewrite",status="queued"} 1.0' in text
+    assert 'rewriter_jobs{kind="rewrite",status="queued"} 2.0' in text
+    # Per queue and team: what waits (queued) and what runs.
+    assert 'rewriter_queued_jobs{queue="cpu",team="team-x"} 1.0' in text
+    assert 'rewriter_queued_jobs{queue="gpu",team="team-y"} 1.0' in text
+    assert 'rewriter_running_jobs{queue="cpu",team="team-y"} 1.0' in text
+    assert 'rewriter_queued_jobs{queue="cpu",team="team-y"}' not in text
     assert 'rewriter_queue_depth{queue="gpu"} 1.0' in text and 'rewriter_queue_depth{queue="cpu"} 0.0' in text
     assert "rewriter_redis_up 1.0" in text
 

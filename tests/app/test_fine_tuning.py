@@ -133,6 +133,31 @@ def test_grpo_job_warm_starts_from_a_rewrite_jobs_output(service: Callable[..., 
             "method.grpo.warm_start_file",
         ),
         ({"suffix": "has spaces"}, 400, "suffix"),
+        (  # above the workers' REWRITER_WORKER__MAX_TRAIN_PROCESSES (2 in the tests)
+            {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_processes": 3}}}},
+            400,
+            "method.supervised.hyperparameters.n_processes",
+        ),
+        (  # each process takes an equal share of the batch
+            {
+                "method": {
+                    "type": "supervised",
+                    "supervised": {"hyperparameters": {"n_processes": 2, "batch_size": 3}},
+                }
+            },
+            400,
+            "method.supervised.hyperparameters.n_processes",
+        ),
+        (
+            {"method": {"type": "grpo", "grpo": {"hyperparameters": {"n_processes": 2}}}},
+            400,
+            "method.grpo.hyperparameters.n_processes",
+        ),
+        (
+            {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_processes": 0}}}},
+            400,
+            "method.supervised.hyperparameters.n_processes",
+        ),
     ],
 )
 def test_a_fine_tuning_job_that_cannot_run_is_refused(
@@ -146,3 +171,28 @@ def test_a_fine_tuning_job_that_cannot_run_is_refused(
     assert response.status_code == status, response.text
     assert response.json()["error"]["param"] == param
     assert api.get("/v1/fine_tuning/jobs")["data"] == []
+
+
+def test_a_supervised_job_trains_in_two_data_parallel_processes(service: Callable[..., Api]) -> None:
+    """The job's child launches 2 ranks through accelerate (DDP, gloo); rank 0's steps stream as the job's events
+    and its model is registered (the loss-curve equivalence with 1 process: tests/training/test_distributed.py)."""
+    api = service()
+    file = api.upload(jsonl_bytes(downstream_rows(8)), purpose="fine-tune")
+    hyper = {"n_processes": 2, "batch_size": 4, "steps": 3}
+    job = api.create(
+        "/v1/fine_tuning/jobs",
+        {
+            "model": "toy",
+            "training_file": file["id"],
+            "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+        },
+    )
+    assert job["hyperparameters"]["n_processes"] == 2
+    done = api.wait(f"/v1/fine_tuning/jobs/{job['id']}", {"succeeded", "failed", "cancelled"}, timeout=120)
+    assert done["status"] == "succeeded", done
+    events = api.events(f"/v1/fine_tuning/jobs/{job['id']}")
+    assert any("in 2 data-parallel processes" in e["message"] for e in events)
+    steps = [e["data"]["step"] for e in events if e["type"] == "metrics"]
+    assert steps == [1, 2, 3]  # rank 0 alone reports: each step once
+    model = api.get(f"/v1/models/{done['fine_tuned_model']}")
+    assert model["id"] == done["fine_tuned_model"]

@@ -7,7 +7,10 @@ Layout (every key under ``rw:``):
 - ``rw:job:{id}:events`` — a Redis Stream; its entry ids are the event cursors. ``rw:job:{id}:events:sent:{token}``
   (an hour): the entry an ``add_event`` call made, so that its retry does not append it again.
 - ``rw:heartbeats`` — sorted set job id → last heartbeat (unix seconds) of the jobs a supervisor owns.
-- ``rw:jobcounts`` — hash ``kind:status`` → count, kept exact by the same atomic scripts that move statuses.
+- ``rw:jobcounts`` — hash ``kind:status`` → count, kept exact by the same atomic scripts that move statuses;
+  ``rw:teamjobcounts`` — the same per ``team:queue:kind:status`` (queue depth and running jobs per team).
+- ``rw:team:{team}:running`` — sorted set of the jobs holding the team's running slots (``slots``: the per-team
+  limit on running jobs); ``rw:job:{id}:waiting`` — set while a job waits for one (its event is written once).
 - ``rw:apikey:{sha256}``, ``rw:team:{id}``, ``rw:teamname:{name}`` — API keys and teams.
 - ``rw:model:{id}`` / ``rw:team:{team}:models`` — trained models and adapters (base models are not stored).
 
@@ -15,7 +18,7 @@ Every client retries a call through a Redis restart, for a bounded patience (``b
 idempotent or recognises its own retry (a job's ``last_op`` is the token of the last status change applied).
 
 One module per resource, each a mixin of ``Store``: ``teams``, ``files``, ``models``, ``jobs`` (the state machine,
-on the Lua scripts of ``transitions``), ``events``; ``records`` holds what they return and ``codec`` how it is
+on the Lua scripts of ``transitions``), ``events``, ``slots`` (per-team running slots); ``records`` holds what they return and ``codec`` how it is
 written. Job kinds and their lifecycles live below the store, in ``rewriter.jobs.kinds``.
 """
 
@@ -27,6 +30,7 @@ from rewriter.service.store.files import Files
 from rewriter.service.store.jobs import Jobs
 from rewriter.service.store.models import Models
 from rewriter.service.store.records import Event, FileRecord, JobRecord, ModelRecord, Order, Page
+from rewriter.service.store.slots import Slot, Slots
 from rewriter.service.store.teams import Teams
 
 __all__ = [
@@ -38,9 +42,10 @@ __all__ = [
     "ModelRecord",
     "Order",
     "Page",
+    "Slot",
     "Store",
 ]
 
 
-class Store(Teams, Files, Models, Jobs, Events):
+class Store(Teams, Files, Models, Jobs, Events, Slots):
     """All Redis access of the service. Cheap to build; share one per process."""

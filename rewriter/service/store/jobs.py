@@ -18,14 +18,16 @@ from rewriter.ids import new_id, now
 from rewriter.jobs.kinds import JOB_KINDS, lifecycle
 from rewriter.service.store.codec import encode, job_from_hash
 from rewriter.service.store.records import JobRecord, Order, Page
-from rewriter.service.store.transitions import Transitions
+from rewriter.service.store.transitions import TEAM_COUNTS, Transitions
 
-# KEYS: job hash, the team's job list, counts hash. ARGV: score, job id, counts field, field, value, ...
+# KEYS: job hash, the team's job list, counts hash, per-team counts hash.
+# ARGV: score, job id, counts field, per-team counts field, field, value, ...
 CREATE_ONCE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 return 1
 """
 
@@ -54,11 +56,12 @@ class Jobs(Transitions):
             created_at=int(created),
             updated_at=created,
         )
-        args: list[Any] = [created, job.id, f"{kind}:{status}"]
+        args: list[Any] = [created, job.id, f"{kind}:{status}", f"{team}:{queue}:{kind}:{status}"]
         for name, value in job.__dict__.items():
             args += [name, encode(name, value)]
         # One script, a no-op when the job exists: a retry after a lost reply does not count the job twice.
-        self._create(keys=[f"rw:job:{job.id}", f"rw:team:{team}:jobs:{kind}", "rw:jobcounts"], args=args)
+        keys = [f"rw:job:{job.id}", f"rw:team:{team}:jobs:{kind}", "rw:jobcounts", TEAM_COUNTS]
+        self._create(keys=keys, args=args)
         return job
 
     def get_job(self, job_id: str, *, team: str | None) -> JobRecord:
@@ -185,4 +188,16 @@ class Jobs(Transitions):
         for name, value in cast(dict[str, str], self.redis.hgetall("rw:jobcounts")).items():
             kind, _, status = name.partition(":")
             counts[(kind, status)] = int(value)
+        return counts
+
+    def team_job_counts(self) -> dict[tuple[str, str, str, str], int]:
+        """(team, queue, kind, status) → number of jobs, for the per-team queue depth and running jobs.
+
+        Kept by the same scripts as ``job_counts``; jobs recorded before these counts existed are not in them.
+        """
+        counts: dict[tuple[str, str, str, str], int] = {}
+        for name, value in cast(dict[str, str], self.redis.hgetall(TEAM_COUNTS)).items():
+            team, queue, kind, status = name.rsplit(":", 3)
+            if int(value):
+                counts[(team, queue, kind, status)] = int(value)
         return counts

@@ -1,6 +1,7 @@
 """Job status changes as Lua scripts, so each is atomic: a cancel racing a completion ends in exactly one state —
 whichever is recorded first wins, the other sees a status it may not move from. The same scripts keep
-``rw:jobcounts`` exact and add or drop the job in ``rw:heartbeats``."""
+``rw:jobcounts`` (and its per-team, per-queue twin ``rw:teamjobcounts``) exact and add or drop the job in
+``rw:heartbeats``."""
 
 from __future__ import annotations
 
@@ -17,16 +18,19 @@ from rewriter.jobs.kinds import Lifecycle, lifecycle
 from rewriter.service.store.base import StoreBase
 from rewriter.service.store.codec import encode
 
+# team:queue:kind:status → jobs (the metrics' queue depth and running jobs per team and queue)
+TEAM_COUNTS = "rw:teamjobcounts"
 # What transition(**fields) may set; the rest is owned by the store itself.
 SETTABLE = {"result", "progress", "error", "started_at", "finished_at", "cancel_requested_at"}
 
-# KEYS: job hash, counts hash, heartbeats zset.
+# KEYS: job hash, counts hash, heartbeats zset, per-team counts hash.
 # ARGV: to, now, heartbeat mode (set|clear|-), expected attempt (or ''), unless-cancel-requested (0|1),
 #       increment attempts (0|1), the call's token, number of from-statuses, from-statuses..., field, value, ...
 # Returns {0} when refused, {1, attempts} when applied — or when this call's token is the last one applied: the
 # client retried a call whose reply was lost (Redis restarted), and it must not be refused by its own effect.
 TRANSITION = """
-local cur = redis.call('HMGET', KEYS[1], 'status', 'kind', 'attempts', 'cancel_requested_at', 'id', 'last_op')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'kind', 'attempts', 'cancel_requested_at', 'id', 'last_op',
+                       'team', 'queue')
 local status = cur[1]
 if not status then return {0} end
 if cur[6] == ARGV[7] then return {1, tonumber(cur[3] or '0') or 0} end
@@ -47,6 +51,9 @@ if ARGV[6] == '1' then attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1) 
 if status ~= ARGV[1] then
   redis.call('HINCRBY', KEYS[2], cur[2] .. ':' .. status, -1)
   redis.call('HINCRBY', KEYS[2], cur[2] .. ':' .. ARGV[1], 1)
+  local team = (cur[7] or '') .. ':' .. (cur[8] or '') .. ':' .. cur[2] .. ':'
+  redis.call('HINCRBY', KEYS[4], team .. status, -1)
+  redis.call('HINCRBY', KEYS[4], team .. ARGV[1], 1)
 end
 if ARGV[3] == 'set' then
   redis.call('ZADD', KEYS[3], ARGV[2], cur[5])
@@ -156,7 +163,8 @@ class Transitions(StoreBase):
         ]
         for name, value in values.items():
             args += [name, encode(name, value)]
-        reply = self._transition(keys=[f"rw:job:{job_id}", "rw:jobcounts", "rw:heartbeats"], args=args)
+        keys = [f"rw:job:{job_id}", "rw:jobcounts", "rw:heartbeats", TEAM_COUNTS]
+        reply = self._transition(keys=keys, args=args)
         return int(reply[1]) if reply[0] else None
 
     def _set(self, job_id: str, **fields: Any) -> None:

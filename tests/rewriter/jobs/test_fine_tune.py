@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from rewriter.errors import InvalidRequest
 from rewriter.jobs import fine_tune
 
 
@@ -32,3 +35,27 @@ def test_request_fields_stay_in_step_with_the_trainers() -> None:
     )
     assert plan.sft is not None
     assert SFTSpec(**plan.sft).steps == fine_tune.DEFAULT_STEPS
+
+
+def test_n_processes_is_planned_within_the_workers_cap() -> None:
+    from training.sft import SFTSpec
+
+    def plan(
+        hyper: dict[str, object], max_processes: int = 4, kind: str = "supervised"
+    ) -> fine_tune.FineTuneJobSpec:
+        method = {"type": kind, kind: {"hyperparameters": hyper}}
+        request = fine_tune.FineTuningJobRequest(model="toy", training_file="file-x", method=method)
+        return fine_tune.training_plan(request, rows=64, seed=0, max_processes=max_processes)
+
+    planned = plan({"n_processes": 4, "batch_size": 8})
+    assert planned.sft is not None and planned.hyperparameters["n_processes"] == 4
+    assert SFTSpec(**planned.sft).n_processes == 4  # the trainer takes it as planned
+    assert plan({}).hyperparameters["n_processes"] == 1
+    for hyper, cap, kind, reason in [
+        ({"n_processes": 4}, 2, "supervised", "MAX_TRAIN_PROCESSES"),
+        ({"n_processes": 3, "batch_size": 8}, 4, "supervised", "multiple"),
+        ({"n_processes": 2}, 4, "grpo", "supervised"),
+    ]:
+        with pytest.raises(InvalidRequest, match=reason) as error:
+            plan(hyper, cap, kind)
+        assert error.value.param == f"method.{kind}.hyperparameters.n_processes"
