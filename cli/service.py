@@ -123,6 +123,7 @@ class LocalService:
             str(self.port),
             "--workers",
             str(self.settings.api.workers),
+            *([] if self.settings.api.access_log else ["--no-access-log"]),
         ]
         self._spawn("api", api, env)
         worker = [
