@@ -38,8 +38,10 @@ class Reads:
         self, team: str, kind: str, job_id: str, *, after: str | None = None, limit: int = 20
     ) -> Page[Event]:
         """Events oldest first, after the cursor (an event id as shown, ``ftevent-1700000000000-0``)."""
-        await self.job(team, kind, job_id)
-        return await self.store.list_events(job_id, team=team, after=event_cursor(kind, after), limit=limit)
+        cursor = event_cursor(kind, after)
+        job, page = await self.store.job_and_events(job_id, team=team, after=cursor, limit=limit)
+        of_kind(job, kind)
+        return page
 
     async def file(self, team: str, file_id: str) -> FileRecord:
         return await self.store.get_file(file_id, team=team)

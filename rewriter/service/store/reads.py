@@ -16,7 +16,7 @@ from typing import Any, Self, TypeVar, cast
 import redis
 import redis.asyncio
 
-from rewriter.errors import Unauthorized
+from rewriter.errors import InvalidRequest, Unauthorized
 from rewriter.jobs.kinds import lifecycle
 from rewriter.service.store.base import async_redis_client, check_limit, page_of, page_start
 from rewriter.service.store.codec import file_from_hash, job_from_hash, model_from_hash
@@ -63,13 +63,26 @@ class AsyncReads:
         self, job_id: str, *, team: str | None, after: str | None = None, limit: int = 20
     ) -> Page[Event]:
         """Events oldest first, strictly after the cursor ``after`` (an event id); as ``Store.list_events``."""
-        await self.get_job(job_id, team=team)
-        check_limit(limit)
-        start = "-" if after is None else stream_cursor(after)
-        if start is None:
-            return Page([], has_more=False)
-        entries = await self.redis.xrange(f"rw:job:{job_id}:events", min=start, max="+", count=limit + 1)
-        return events_page(cast(list[tuple[str, dict[str, str]]], entries), limit)
+        return (await self.job_and_events(job_id, team=team, after=after, limit=limit))[1]
+
+    async def job_and_events(
+        self, job_id: str, *, team: str | None, after: str | None = None, limit: int = 20
+    ) -> tuple[JobRecord, Page[Event]]:
+        """The job (NotFound unless it is ``team``'s) and a page of its events, read in one round trip."""
+        try:
+            check_limit(limit)
+            start = "-" if after is None else stream_cursor(after)
+        except InvalidRequest:
+            await self.get_job(job_id, team=team)  # an unknown job is NotFound first, as in Store.list_events
+            raise
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(f"rw:job:{job_id}")
+        if start is not None:  # None: after the largest id there is nothing (and Redis refuses the range)
+            pipe.xrange(f"rw:job:{job_id}:events", min=start, max="+", count=limit + 1)
+        replies = await pipe.execute()
+        job = job_found(replies[0], job_id, team)
+        entries = cast(list[tuple[str, dict[str, str]]], replies[1] if start is not None else [])
+        return job, events_page(entries, limit)
 
     async def get_file(self, file_id: str, *, team: str | None) -> FileRecord:
         return file_found(await self._hash(f"rw:file:{file_id}"), file_id, team)
