@@ -15,7 +15,9 @@
 
 3. Load (``--load``, instead of 1 and 2): 2,000 GETs (a rewrite job, the job list, the file list, the job's events,
    the model list, in turn) offered open-loop at 200 req/s (``bench/load.py``), first against an idle service, then
-   while a rewrite job runs. p50/p90/p99/max latency, achieved rate, errors, per phase. Target: p99 ≤ 20 ms idle.
+   while a rewrite job runs. p50/p90/p99/max latency, achieved rate, errors, and the API processes' CPU time per
+   request (from /proc: less sensitive to the machine's load than the latencies), per phase. Target: p99 ≤ 20 ms
+   idle.
    ``--api-workers`` sets the API's uvicorn workers (default: ``REWRITER_API__WORKERS`` or the CPU count).
 
 The service (API, worker, beat, a private redis-server) is started here and stopped at the end. The figures depend
