@@ -2,8 +2,8 @@
 
 Each is a part of the app's ``AppState`` (app/state.py), which the lifespan put in the request's scope. They are
 ``async def``: FastAPI runs a plain ``def`` dependency in the threadpool, and a hop to a thread and back costs more
-than these lookups (on a loaded machine, a scheduler wait each). Only the key lookup may touch Redis, and then in the
-threadpool, so that no sync Redis call runs on the event loop.
+than these lookups (on a loaded machine, a scheduler wait each). Only the key lookup may touch Redis, and then with
+the async reads (``ReadsDep``), so that no sync Redis call runs on the event loop.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from starlette.concurrency import run_in_threadpool
 
 from app.metrics import Metrics
 from app.state import AppState
@@ -19,6 +18,7 @@ from rewriter.errors import Unauthorized
 from rewriter.service.artifacts import Artifacts
 from rewriter.service.job_service import JobService
 from rewriter.service.models import Registry
+from rewriter.service.reads import Reads
 from rewriter.service.store import Store
 from rewriter.settings import Settings
 
@@ -54,12 +54,17 @@ async def _metrics(state: StateDep) -> Metrics:
     return state.metrics
 
 
+async def _reads(state: StateDep) -> Reads:
+    return state.reads
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 ArtifactsDep = Annotated[Artifacts, Depends(_artifacts)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ReadsDep = Annotated[Reads, Depends(_reads)]
 
 
 async def _team(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -78,7 +83,7 @@ async def _team(state: StateDep, authorization: Annotated[str | None, Header()] 
     key = key.strip()
     team = state.keys.get(key)
     if team is None:
-        team = await run_in_threadpool(state.store.team_for_key, key)
+        team = await state.reads.team_for_key(key)
         state.keys.put(key, team)
     return team
 

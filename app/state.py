@@ -20,7 +20,9 @@ from app.queue import Enqueuer
 from rewriter.service.artifacts import Artifacts
 from rewriter.service.job_service import JobService
 from rewriter.service.models import Registry
+from rewriter.service.reads import Reads
 from rewriter.service.store import Store
+from rewriter.service.store.reads import AsyncReads
 from rewriter.settings import Settings
 
 _KEY = "app_state"
@@ -84,10 +86,12 @@ class AppState:
     enqueuer: Enqueuer
     metrics: Metrics
     keys: KeyCache
+    reads: Reads  # the GET routes' reads, on the event loop (the rest uses the sync store, in the threadpool)
 
     @classmethod
     def open(cls, settings: Settings) -> AppState:
-        """Clients for ``settings``: nothing is contacted yet (``/readyz`` reports an unreachable Redis)."""
+        """Clients for ``settings``: nothing is contacted yet (``/readyz`` reports an unreachable Redis). Open it
+        in the event loop that serves the requests: the reads' connections belong to it."""
         store = Store.from_url(
             settings.redis_url, settings.redis, patience=settings.redis.api_patience_seconds
         )
@@ -105,12 +109,15 @@ class AppState:
             max_train_processes=settings.worker.max_train_processes,
         )
         keys = KeyCache(ttl=settings.api.key_cache_seconds)
-        return cls(settings, store, artifacts, registry, jobs, enqueuer, Metrics(store), keys)
+        patience = settings.redis.api_patience_seconds
+        reads = Reads(AsyncReads.from_url(settings.redis_url, settings.redis, patience=patience), registry)
+        return cls(settings, store, artifacts, registry, jobs, enqueuer, Metrics(store), keys, reads)
 
-    def close(self) -> None:
-        """Release the Redis connections (the store's pool and the Celery producer's)."""
+    async def close(self) -> None:
+        """Release the Redis connections (the store's pool, the reads' pool and the Celery producer's)."""
         self.enqueuer.close()
         self.store.redis.close()
+        await self.reads.store.aclose()
 
     @staticmethod
     def of(scope: Scope) -> AppState:
@@ -133,6 +140,6 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
         try:
             yield {_KEY: state}
         finally:
-            state.close()
+            await state.close()
 
     return run

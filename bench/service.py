@@ -15,7 +15,9 @@
 
 3. Load (``--load``, instead of 1 and 2): 2,000 GETs (a rewrite job, the job list, the file list, the job's events,
    the model list, in turn) offered open-loop at 200 req/s (``bench/load.py``), first against an idle service, then
-   while a rewrite job runs. p50/p90/p99/max latency, achieved rate, errors, per phase. Target: p99 ≤ 20 ms idle.
+   while a rewrite job runs. p50/p90/p99/max latency, achieved rate, errors, and the API processes' CPU time per
+   request (from /proc: less sensitive to the machine's load than the latencies), per phase. Target: p99 ≤ 20 ms
+   idle.
    ``--api-workers`` sets the API's uvicorn workers (default: ``REWRITER_API__WORKERS`` or the CPU count).
 
 The service (API, worker, beat, a private redis-server) is started here and stopped at the end. The figures depend
@@ -55,6 +57,29 @@ def proc_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and its descendants (uvicorn's workers are children of
+    its master), from /proc: what a request costs the API, whatever else the machine is doing."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(entry.name)] = int(fields[1])  # field 4, ppid (fields counted after the command's ")")
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # fields 14, 15: utime, stime
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in tree)
 
 
 def write_rows(path: Path, rows: int) -> None:
@@ -126,8 +151,11 @@ def bench_in_process(data: Path, out: Path, body: dict[str, object]) -> tuple[fl
     return end - started, end - loaded, cpu_seconds() - cpu
 
 
-def bench_load(client: Client, base_url: str, key: str, work: Path, count: int, rate: float) -> list[str]:
-    """The idle phase, then the busy phase (a guided_resolve rewrite running); a report line for each."""
+def bench_load(
+    client: Client, base_url: str, key: str, work: Path, count: int, rate: float, api_pid: int
+) -> list[str]:
+    """The idle phase, then the busy phase (a guided_resolve rewrite running); a report line for each, with the API
+    processes' CPU time per request."""
     data = work / "rows.jsonl"
     write_rows(data, 16)
     file = client.upload_file(data)
@@ -142,8 +170,12 @@ def bench_load(client: Client, base_url: str, key: str, work: Path, count: int, 
 
     lines = []
     print(f"idle: {count} GETs at {rate:.0f} req/s (load average {load()})...", flush=True)
+    cpu = tree_cpu_seconds(api_pid)
     idle = run_phase("idle", base_url, key, paths(done.id), count=count, rate=rate)
-    lines.append(f"{idle.row()}; load average after {load()}")
+    cpu = tree_cpu_seconds(api_pid) - cpu
+    lines.append(
+        f"{idle.row()}; API CPU {cpu / idle.count * 1000:.2f} ms/request; load average after {load()}"
+    )
     print("  " + lines[-1], flush=True)
 
     big = work / "big-rows.jsonl"
@@ -156,9 +188,14 @@ def bench_load(client: Client, base_url: str, key: str, work: Path, count: int, 
         time.sleep(0.5)
     time.sleep(5)  # the child imports torch and loads the model, then rewrites rows
     print(f"busy ({running.id} running): {count} GETs at {rate:.0f} req/s...", flush=True)
+    cpu = tree_cpu_seconds(api_pid)
     busy = run_phase("busy", base_url, key, paths(running.id), count=count, rate=rate)
+    cpu = tree_cpu_seconds(api_pid) - cpu
     after = client.refresh(running)
-    lines.append(f"{busy.row()}; the job was {after.status} at the end; load average after {load()}")
+    lines.append(
+        f"{busy.row()}; API CPU {cpu / busy.count * 1000:.2f} ms/request; "
+        f"the job was {after.status} at the end; load average after {load()}"
+    )
     print("  " + lines[-1], flush=True)
     client.cancel(after)
     return lines
@@ -203,7 +240,10 @@ def main() -> None:
             with Client(service.base_url, key, timeout=600) as client:
                 if args.load:
                     print(f"API: {settings.api.workers} uvicorn worker(s)", flush=True)
-                    for line in bench_load(client, service.base_url, key, work, args.requests, args.rate):
+                    phases = bench_load(
+                        client, service.base_url, key, work, args.requests, args.rate, api_pid
+                    )
+                    for line in phases:
                         rows_table.append((line.split(":")[0], "", line.split(": ", 1)[1]))
                     args.skip_rewrite = args.skip_upload = True
                 if not args.skip_rewrite:

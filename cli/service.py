@@ -112,19 +112,7 @@ class LocalService:
         env["REWRITER_REDIS_URL"] = self.redis_url
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         python = [sys.executable, "-m"]
-        api = [
-            *python,
-            "uvicorn",
-            "--factory",
-            "app.main:create_app",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.settings.api.workers),
-        ]
-        self._spawn("api", api, env)
+        self._spawn("api", self.api_command(), env)
         worker = [
             *python,
             "celery",
@@ -145,6 +133,23 @@ class LocalService:
             _wait(self._api_up, 60, "the API to answer /healthz")
             _wait(lambda: b"ready." in (self.log_dir / "worker.log").read_bytes(), 60, "the worker")  # type: ignore[operator]
         return self
+
+    def api_command(self) -> list[str]:
+        """uvicorn with ``ApiSettings.workers`` processes, its access log off unless ``ApiSettings.access_log``."""
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "app.main:create_app",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.settings.api.workers),
+            *([] if self.settings.api.access_log else ["--no-access-log"]),
+        ]
 
     def wait(self) -> int:
         """Supervise until SIGINT/SIGTERM (then 0) or until the API or Redis exits (then its exit code).

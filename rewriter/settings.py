@@ -28,6 +28,11 @@ class ApiSettings(BaseModel):
         allow_inf_nan=False,
         description="How long an API process remembers an API key's team (a deleted key works this much longer).",
     )
+    access_log: bool = Field(
+        False,
+        description="uvicorn's access log, a line per request (`rewriter serve`, deploy/). Off: at a few hundred "
+        "GETs/s the line costs about a tenth of a request's CPU; count requests with /metrics instead.",
+    )
 
 
 def _cpus() -> int:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ConfigDict, Field
 
-from app.deps import ArtifactsDep, SettingsDep, StoreDep, TeamDep
+from app.deps import ArtifactsDep, ReadsDep, SettingsDep, StoreDep, TeamDep
 from app.listing import APIObject, ListObject
 from app.multipart import Upload
 from rewriter.service import files
@@ -97,21 +97,21 @@ async def create_file(
 
 
 @router.get("")
-def list_files(
-    store: StoreDep,
+async def list_files(
+    reads: ReadsDep,
     team: TeamDep,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     order: Literal["asc", "desc"] = "desc",
     purpose: str | None = None,
 ) -> FileList:
-    page = files.list_files(store, team, after=after, limit=limit, order=order, purpose=purpose)
+    page = await reads.files(team, after=after, limit=limit, order=order, purpose=purpose)
     return FileList.from_page(page, FileObject.from_record)
 
 
 @router.get("/{file_id}")
-def get_file(file_id: str, store: StoreDep, team: TeamDep) -> FileObject:
-    return FileObject.from_record(files.get_file(store, team, file_id))
+async def get_file(file_id: str, reads: ReadsDep, team: TeamDep) -> FileObject:
+    return FileObject.from_record(await reads.file(team, file_id))
 
 
 @router.get("/{file_id}/content", response_class=StreamingResponse)

@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.deps import RegistryDep, TeamDep
+from app.deps import ReadsDep, TeamDep
 from app.listing import APIObject
 from rewriter.service.models import Model
 
@@ -36,10 +36,10 @@ class ModelList(BaseModel):
 
 
 @router.get("")
-def list_models(registry: RegistryDep, team: TeamDep) -> ModelList:
-    return ModelList(data=[ModelObject.from_record(model) for model in registry.list(team)])
+async def list_models(reads: ReadsDep, team: TeamDep) -> ModelList:
+    return ModelList(data=[ModelObject.from_record(model) for model in await reads.models(team)])
 
 
 @router.get("/{model_id}")
-def get_model(model_id: str, registry: RegistryDep, team: TeamDep) -> ModelObject:
-    return ModelObject.from_record(registry.get(team, model_id))
+async def get_model(model_id: str, reads: ReadsDep, team: TeamDep) -> ModelObject:
+    return ModelObject.from_record(await reads.model(team, model_id))

@@ -137,10 +137,7 @@ class JobService:
         return self._submit(team, "eval", spec.model_dump(mode="json"), queue_for(self.engine))
 
     def get(self, team: str, kind: str, job_id: str) -> JobRecord:
-        job = self.store.get_job(job_id, team=team)
-        if job.kind != kind:  # an id of another kind is no job of this resource
-            raise NotFound(f"No such job: {job_id}", param="job_id")
-        return job
+        return of_kind(self.store.get_job(job_id, team=team), kind)
 
     def list(
         self, team: str, kind: str, *, after: str | None = None, limit: int = 20, order: Order = "desc"
@@ -156,8 +153,7 @@ class JobService:
     ) -> Page[Event]:
         """Events oldest first, after the cursor (an event id as shown, ``ftevent-1700000000000-0``)."""
         self.get(team, kind, job_id)
-        cursor = after.removeprefix(f"{EVENT_PREFIX[kind].value}-") if after else None
-        return self.store.list_events(job_id, team=team, after=cursor, limit=limit)
+        return self.store.list_events(job_id, team=team, after=event_cursor(kind, after), limit=limit)
 
     def checkpoints(
         self, team: str, job_id: str, *, after: str | None = None, limit: int = 10
@@ -190,3 +186,19 @@ class JobService:
         job = self.store.get_job(job.id, team=team)
         self.enqueue(job)
         return job
+
+
+def of_kind(job: JobRecord, kind: str) -> JobRecord:
+    """``job`` if it is a ``kind`` job: an id of another kind is no job of that resource (NotFound)."""
+    if job.kind != kind:
+        raise NotFound(f"No such job: {job.id}", param="job_id")
+    return job
+
+
+def event_cursor(kind: str, after: str | None) -> str | None:
+    """The stream id of an event id as shown for a ``kind`` job (or bare).
+
+    >>> event_cursor("fine_tune", "ftevent-1700000000000-0"), event_cursor("fine_tune", "1700000000000-0")
+    ('1700000000000-0', '1700000000000-0')
+    """
+    return after.removeprefix(f"{EVENT_PREFIX[kind].value}-") if after else None

@@ -69,14 +69,14 @@ class Registry:
 
     def list(self, team: str) -> list[Model]:
         """Base models first, then the team's trained models, oldest first."""
-        return [self._base(name) for name in self.bases] + [_trained(r) for r in self.store.list_models(team)]
+        return [self.base(name) for name in self.bases] + [trained(r) for r in self.store.list_models(team)]
 
     def get(self, team: str, model: str, *, param: str = "model") -> Model:
         """The model called ``model`` if it is a base model or one of the team's; NotFound naming ``param``."""
         if model in self.bases:
-            return self._base(model)
+            return self.base(model)
         try:
-            return _trained(self.store.get_model(model, team=team))
+            return trained(self.store.get_model(model, team=team))
         except NotFound:
             raise NotFound(
                 f"The model '{model}' does not exist", param=param, code="model_not_found"
@@ -109,7 +109,7 @@ class Registry:
             training_file=training_file,
             method=method,
         )
-        return _trained(self.store.add_model(record))
+        return trained(self.store.add_model(record))
 
     def local_dir(self, model: Model, cache: Path) -> Path:
         """A directory on this machine with the model's weights (downloaded into ``cache`` from object stores)."""
@@ -136,13 +136,15 @@ class Registry:
         extra = self.local_dir(self.get(team, adapter, param="adapter"), cache) if adapter else None
         return str(self.local_dir(found, cache)), str(extra) if extra else None
 
-    def _base(self, name: str) -> Model:
+    def base(self, name: str) -> Model:
+        """The base model ``name`` (one of ``bases``)."""
         directory = self.bases[name]
         config = directory / "config.json"
         created = int(config.stat().st_mtime) if config.exists() else 0
         return Model(name, created, SYSTEM_OWNER, "base", name, directory=directory)
 
 
-def _trained(record: ModelRecord) -> Model:
+def trained(record: ModelRecord) -> Model:
+    """The model a job trained, from its record."""
     kind: Kind = "adapter" if record.kind == "adapter" else "model"
     return Model(record.id, record.created_at, record.team, kind, record.base, record.parent, record=record)

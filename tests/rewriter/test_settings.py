@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from cli.service import LocalService
 from rewriter.settings import ApiSettings, Settings
 
 
@@ -19,6 +21,14 @@ def test_api_workers_and_key_cache_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("REWRITER_API__KEY_CACHE_SECONDS", "0")
     settings = Settings()
     assert (settings.api.workers, settings.api.key_cache_seconds) == (3, 0)
+
+
+def test_the_access_log_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert not Settings().api.access_log
+    quiet = LocalService(Settings(data_dir=tmp_path, api=ApiSettings(workers=2))).api_command()
+    assert quiet[-3:] == ["--workers", "2", "--no-access-log"]
+    monkeypatch.setenv("REWRITER_API__ACCESS_LOG", "true")
+    assert "--no-access-log" not in LocalService(Settings(data_dir=tmp_path)).api_command()
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,15 @@ write the store makes is idempotent or recognises its own earlier application: s
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar, cast
 
 import redis
-from redis.backoff import ExponentialBackoff
+import redis.asyncio
+import redis.asyncio.retry
+from redis.backoff import AbstractBackoff, ExponentialBackoff
 from redis.retry import Retry
 
 from rewriter.errors import InvalidRequest, NotFound, Unavailable
@@ -78,10 +81,64 @@ class PatientRetry(Retry):
                     fail(error, failures)
                 else:
                     fail(error)
-                pause = self._backoff.compute(failures)
-                if time.monotonic() + pause > deadline:
+                pause = _pause(self._backoff, failures, deadline)
+                if pause is None:
                     raise error
                 time.sleep(pause)
+
+
+class AsyncPatientRetry(redis.asyncio.retry.Retry):
+    """``PatientRetry`` for ``redis.asyncio``: the same bounded patience, waiting with ``asyncio.sleep``.
+
+    >>> attempts = []
+    >>> async def flaky() -> str:
+    ...     attempts.append(1)
+    ...     if len(attempts) < 3:
+    ...         raise redis.ConnectionError("connection refused")
+    ...     return "ok"
+    >>> async def ignore(error: Exception) -> None: ...
+    >>> asyncio.run(AsyncPatientRetry(patience=5, cap=0.01).call_with_retry(flaky, ignore)), len(attempts)
+    ('ok', 3)
+    """
+
+    def __init__(self, patience: float, cap: float = 1.0, base: float = 0.02) -> None:
+        super().__init__(ExponentialBackoff(cap=cap, base=base), retries=-1, supported_errors=RETRIED)  # type: ignore[arg-type]
+        self.patience = patience
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, AsyncPatientRetry) and super().__eq__(other) and self.patience == other.patience
+        )
+
+    __hash__ = redis.asyncio.retry.Retry.__hash__
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        deadline = time.monotonic() + self.patience
+        failures = 0
+        while True:
+            try:
+                return await do()
+            except self._supported_errors as error:
+                if is_retryable and not is_retryable(error):
+                    raise
+                failures += 1
+                await (fail(error, failures) if with_failure_count else fail(error))
+                pause = _pause(self._backoff, failures, deadline)
+                if pause is None:
+                    raise error
+                await asyncio.sleep(pause)
+
+
+def _pause(backoff: AbstractBackoff, failures: int, deadline: float) -> float | None:
+    """The wait before the next try, or None when the try would begin past ``deadline`` (give up)."""
+    pause = backoff.compute(failures)
+    return None if time.monotonic() + pause > deadline else pause
 
 
 def redis_client(url: str, settings: RedisSettings, *, patience: float | None = None) -> redis.Redis:
@@ -97,6 +154,21 @@ def redis_client(url: str, settings: RedisSettings, *, patience: float | None = 
         retry=PatientRetry(
             settings.patience_seconds if patience is None else patience, cap=settings.backoff_cap_seconds
         ),
+        retry_on_error=list(RETRIED),
+    )
+
+
+def async_redis_client(url: str, settings: RedisSettings, *, patience: float) -> redis.asyncio.Redis:
+    """``redis_client`` for ``redis.asyncio``, for the API's reads on the event loop: the same timeouts, a
+    ``patience`` of retries, and one connection pool per process (a connection per request in flight, reused)."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_connect_timeout=settings.connect_timeout_seconds,
+        socket_timeout=settings.socket_timeout_seconds,
+        socket_keepalive=True,
+        retry=AsyncPatientRetry(patience, cap=settings.backoff_cap_seconds),
         retry_on_error=list(RETRIED),
     )
 
@@ -134,15 +206,36 @@ class StoreBase:
         start = 0
         if after is not None:
             rank = self.redis.zrevrank(index, after) if order == "desc" else self.redis.zrank(index, after)
-            if rank is None:
-                # an id the list does not hold is no resource of it: 404, as for any unknown id
-                raise NotFound(f"after: no such id in this list: {after}", param="after")
-            start = cast(int, rank) + 1
+            start = page_start(after, cast(int | None, rank))
         ids = cast(list[str], self.redis.zrange(index, start, start + limit, desc=order == "desc"))
         pipe = self.redis.pipeline(transaction=False)
         for item in ids[:limit]:
             pipe.hgetall(prefix + item)
-        return Page([build(raw) for raw in pipe.execute() if raw], has_more=len(ids) > limit)
+        return page_of(ids, pipe.execute(), limit, build)
+
+
+def page_start(after: str, rank: int | None) -> int:
+    """The rank a page starts at when it follows the id ``after``, found at ``rank`` of the list's index.
+
+    >>> page_start("file-a", 4)
+    5
+    >>> page_start("file-b", None)
+    Traceback (most recent call last):
+    ...
+    rewriter.errors.NotFound: after: no such id in this list: file-b
+    """
+    if rank is None:
+        # an id the list does not hold is no resource of it: 404, as for any unknown id
+        raise NotFound(f"after: no such id in this list: {after}", param="after")
+    return rank + 1
+
+
+def page_of(
+    ids: list[str], hashes: list[dict[str, str]], limit: int, build: Callable[[dict[str, str]], T]
+) -> Page[T]:
+    """The page of the first ``limit`` of ``ids`` (one more was read, to tell ``has_more``), from their
+    ``hashes``; an id whose hash is gone (deleted meanwhile) is left out."""
+    return Page([build(raw) for raw in hashes if raw], has_more=len(ids) > limit)
 
 
 def check_limit(limit: int) -> None:

@@ -101,15 +101,20 @@ class Events(StoreBase):
             list[tuple[str, dict[str, str]]],
             self.redis.xrange(f"rw:job:{job_id}:events", min=start, max="+", count=limit + 1),
         )
-        events = [
-            Event(
-                id=entry_id,
-                created_at=int(values["created_at"]),
-                level=values["level"],
-                type=values["type"],
-                message=values["message"],
-                data=json.loads(values["data"]),
-            )
-            for entry_id, values in entries[:limit]
-        ]
-        return Page(events, has_more=len(entries) > limit)
+        return events_page(entries, limit)
+
+
+def events_page(entries: list[tuple[str, dict[str, str]]], limit: int) -> Page[Event]:
+    """The first ``limit`` stream ``entries`` as events (one more was read, to tell ``has_more``)."""
+    events = [
+        Event(
+            id=entry_id,
+            created_at=int(values["created_at"]),
+            level=values["level"],
+            type=values["type"],
+            message=values["message"],
+            data=json.loads(values["data"]),
+        )
+        for entry_id, values in entries[:limit]
+    ]
+    return Page(events, has_more=len(entries) > limit)

@@ -23,10 +23,7 @@ class Files(StoreBase):
 
     def get_file(self, file_id: str, *, team: str | None) -> FileRecord:
         """The file, if it exists and (when ``team`` is given) belongs to that team; NotFound otherwise."""
-        raw = cast(dict[str, str], self.redis.hgetall(f"rw:file:{file_id}"))
-        if not raw or (team is not None and raw.get("team") != team):
-            raise NotFound(f"No such File object: {file_id}", param="file_id")
-        return file_from_hash(raw)
+        return file_found(cast(dict[str, str], self.redis.hgetall(f"rw:file:{file_id}")), file_id, team)
 
     def list_files(
         self,
@@ -49,3 +46,10 @@ class Files(StoreBase):
         pipe.zrem(f"rw:team:{record.team}:files:{record.purpose}", file_id)
         pipe.execute()
         return record
+
+
+def file_found(raw: dict[str, str], file_id: str, team: str | None) -> FileRecord:
+    """The file of the hash ``raw`` read for ``file_id`` if it exists and is ``team``'s (any team's when None)."""
+    if not raw or (team is not None and raw.get("team") != team):
+        raise NotFound(f"No such File object: {file_id}", param="file_id")
+    return file_from_hash(raw)

@@ -66,10 +66,7 @@ class Jobs(Transitions):
 
     def get_job(self, job_id: str, *, team: str | None) -> JobRecord:
         """The job, if it exists and (when ``team`` is given) belongs to that team; NotFound otherwise."""
-        raw = cast(dict[str, str], self.redis.hgetall(f"rw:job:{job_id}"))
-        if not raw or (team is not None and raw.get("team") != team):
-            raise NotFound(f"No such job: {job_id}", param="job_id")
-        return job_from_hash(raw)
+        return job_found(cast(dict[str, str], self.redis.hgetall(f"rw:job:{job_id}")), job_id, team)
 
     def list_jobs(
         self, team: str, kind: str, *, after: str | None = None, limit: int = 20, order: Order = "desc"
@@ -201,3 +198,9 @@ class Jobs(Transitions):
             if int(value):
                 counts[(team, queue, kind, status)] = int(value)
         return counts
+
+def job_found(raw: dict[str, str], job_id: str, team: str | None) -> JobRecord:
+    """The job of the hash ``raw`` read for ``job_id`` if it exists and is ``team``'s (any team's when None)."""
+    if not raw or (team is not None and raw.get("team") != team):
+        raise NotFound(f"No such job: {job_id}", param="job_id")
+    return job_from_hash(raw)

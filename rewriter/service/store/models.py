@@ -29,10 +29,7 @@ class Models(StoreBase):
         return record
 
     def get_model(self, model_id: str, *, team: str | None) -> ModelRecord:
-        raw = cast(dict[str, str], self.redis.hgetall(f"rw:model:{model_id}"))
-        if len(raw) < 2 or (team is not None and raw.get("team") != team):
-            raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
-        return model_from_hash(raw)
+        return model_found(cast(dict[str, str], self.redis.hgetall(f"rw:model:{model_id}")), model_id, team)
 
     def list_models(self, team: str) -> list[ModelRecord]:
         """The team's trained models, oldest first."""
@@ -41,3 +38,11 @@ class Models(StoreBase):
         for model_id in ids:
             pipe.hgetall(f"rw:model:{model_id}")
         return [model_from_hash(raw) for raw in pipe.execute() if len(raw) > 1]
+
+
+def model_found(raw: dict[str, str], model_id: str, team: str | None) -> ModelRecord:
+    """The model of the hash ``raw`` read for ``model_id`` if it is whole (not just the id a retry may leave) and
+    ``team``'s (any team's when None)."""
+    if len(raw) < 2 or (team is not None and raw.get("team") != team):
+        raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+    return model_from_hash(raw)

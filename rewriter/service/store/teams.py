@@ -40,17 +40,17 @@ class Teams(StoreBase):
         team = self.ensure_team(team_name)
         plaintext = "sk-rw-" + secrets.token_urlsafe(32)
         self.redis.hset(
-            f"rw:apikey:{_key_hash(plaintext)}",
+            f"rw:apikey:{key_hash(plaintext)}",
             mapping={"id": new_id(Prefix.KEY), "team": team, "created_at": now()},
         )
         return plaintext
 
     def team_for_key(self, plaintext: str) -> str:
-        team = self.redis.hget(f"rw:apikey:{_key_hash(plaintext)}", "team")
+        team = self.redis.hget(f"rw:apikey:{key_hash(plaintext)}", "team")
         if team is None:
             raise Unauthorized("Incorrect API key provided.", code="invalid_api_key")
         return str(team)
 
 
-def _key_hash(plaintext: str) -> str:
+def key_hash(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
