@@ -199,6 +199,7 @@ class Jobs(Transitions):
                 counts[(team, queue, kind, status)] = int(value)
         return counts
 
+
 def job_found(raw: dict[str, str], job_id: str, team: str | None) -> JobRecord:
     """The job of the hash ``raw`` read for ``job_id`` if it exists and is ``team``'s (any team's when None)."""
     if not raw or (team is not None and raw.get("team") != team):
