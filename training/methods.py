@@ -22,14 +22,18 @@ def train(
     *,
     on_step: Callable[[int, dict[str, Any]], None],
     should_stop: Callable[[], bool],
+    validation: Path | None = None,
 ) -> Trained:
-    """Train with ``method`` (``supervised`` | ``grpo``) on ``data`` from ``model_dir`` into ``out``."""
+    """Train with ``method`` (``supervised`` | ``grpo``) on ``data`` from ``model_dir`` into ``out``; ``validation``
+    (supervised only) is a file whose loss is logged as ``eval_loss``."""
     from training.hooks import TrainingHooks
     from training.sft import SFTSpec, train_sft  # heavy: torch, transformers, TRL
 
     hooks = TrainingHooks(on_step=on_step, should_stop=should_stop)
     if method == "supervised":
-        return train_sft(data, model_dir, out, SFTSpec(**args), hooks)
+        return train_sft(data, model_dir, out, SFTSpec(**args), hooks, validation=validation)
+    if validation is not None:
+        raise ValueError("a validation file is for supervised fine-tuning only")
     if method == "grpo":
         from training.grpo import GRPOSpec, train_grpo
 
