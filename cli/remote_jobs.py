@@ -127,6 +127,10 @@ def finetune_create(
         str | None,
         typer.Option(help="grpo rewriter: a rewrite job's output file of TRAINING_FILE to SFT on first"),
     ] = None,
+    validation_file: Annotated[
+        str | None,
+        typer.Option(help="supervised: a held-out dataset file; its loss is logged as valid_loss"),
+    ] = None,
     suffix: Annotated[str | None, typer.Option(help="goes into the model id")] = None,
     seed: Annotated[int | None, typer.Option(help="training seed")] = None,
     wait: Wait = False,
@@ -145,7 +149,9 @@ def finetune_create(
     if warm_start_file is not None:
         body.setdefault(method, {})["warm_start_file"] = warm_start_file  # the API refuses it for supervised
     with api(api_url, api_key) as client:
-        job = client.create_fine_tuning_job(model, training_file, method=body, suffix=suffix, seed=seed)
+        job = client.create_fine_tuning_job(
+            model, training_file, method=body, validation_file=validation_file, suffix=suffix, seed=seed
+        )
         if not wait:
             show(job)
             return

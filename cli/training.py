@@ -92,6 +92,16 @@ def grpo_task(
     typer.echo(f"saved the task adapter to {result.out_dir} in {result.train_seconds:.1f}s")
 
 
+def _check_data_file(path: Path, flag: str) -> None:
+    """A data file that cannot be read fails before any model loads, naming the option and the line."""
+    from rewriter.formats import DataFileError, read_rows
+
+    try:
+        read_rows(path)
+    except (OSError, DataFileError) as error:
+        raise typer.BadParameter(f"{path}: {error}", param_hint=flag) from None
+
+
 def experiment(
     output: Annotated[Path, typer.Option("-o", "--output", help="results directory")],
     task: Annotated[str, typer.Option(help="downstream | downstream-newop")] = "downstream",
@@ -114,8 +124,20 @@ def experiment(
     rewriter_warm_start: Annotated[
         bool, typer.Option(help="warm-start the rewriting policy on guided_resolve's accepted rewrites")
     ] = True,
+    train: Annotated[
+        Path | None, typer.Option("--train", help="a team's training file (expert targets, any schema)")
+    ] = None,
+    test: Annotated[
+        Path | None, typer.Option("--test", help="a team's test file: downstream accuracy on its rows")
+    ] = None,
+    verifier: Annotated[
+        str | None, typer.Option(help="the gate and the test's checker (default: toy-number)")
+    ] = None,
+    sft_steps: Annotated[int | None, typer.Option(help="optimizer steps of every SFT arm")] = None,
+    rows: Annotated[int | None, typer.Option(help="training rows (the first N of --train)")] = None,
 ) -> None:
-    """The forgetting table: every arm on the toy world with the same SFT budget; writes table.md/json and plots."""
+    """The forgetting table: every arm with the same SFT budget, on the toy's downstream task or on a team's files
+    (--train, --test, --verifier); writes table.md/json and plots. Rerun the same command to resume."""
     from training.experiment import run
     from training.experiment_config import ExperimentConfig
 
@@ -134,9 +156,21 @@ def experiment(
         overrides["sft_lr"] = sft_lr
     if rewriter_grpo_steps is not None:
         overrides["rewriter_grpo_steps"] = rewriter_grpo_steps
+    if train is not None or test is not None:
+        overrides["train_file"] = str(train) if train else None
+        overrides["test_file"] = str(test) if test else None
+        for path, flag in ((train, "--train"), (test, "--test")):
+            if path is not None:
+                _check_data_file(path, flag)
+    for key, value in (("verifier", verifier), ("sft_steps", sft_steps), ("rows", rows)):
+        if value is not None:
+            overrides[key] = value
     if not quick or seeds != "0,1,2":
         overrides["seeds"] = [int(s) for s in seeds.split(",")]
-    cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]
+    try:
+        cfg = ExperimentConfig.quick(**overrides) if quick else ExperimentConfig(**overrides)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
     command = "rewriter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = run(cfg, output, command, log=typer.echo, summarize_only=summarize_only)
     from training.experiment_report import to_markdown

@@ -79,6 +79,7 @@ class RewriteJob(Job):
 class FineTuningJob(Job):
     model: str
     training_file: str
+    validation_file: str | None = None
     fine_tuned_model: str | None = None
     hyperparameters: dict[str, Any] = {}
     progress: dict[str, Any] | None = None
@@ -186,7 +187,7 @@ class Client:
         return RewriteJob.model_validate(self._call("POST", "/rewrite_jobs", json=payload))
 
     def create_fine_tuning_job(self, model: str, training_file: str, **body: Any) -> FineTuningJob:
-        """``body``: method ({"type": "supervised" | "grpo", ...}), seed, suffix, metadata."""
+        """``body``: method ({"type": "supervised" | "grpo", ...}), validation_file, seed, suffix, metadata."""
         payload = {
             "model": model,
             "training_file": training_file,

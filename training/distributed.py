@@ -76,6 +76,7 @@ def train_distributed(
     on_step: Callable[[int, dict[str, Any]], None],
     should_stop: Callable[[], bool],
     accelerate_config: str | None = None,
+    validation: Path | None = None,
     poll_seconds: float = 0.5,
 ) -> Launched:
     """SFT with ``SFTSpec(**args)`` in ``args["n_processes"]`` processes; streams rank 0's steps to ``on_step``.
@@ -91,7 +92,13 @@ def train_distributed(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     run_file = scratch / RUN_FILE
-    run = {"data": str(data), "model_dir": str(model_dir), "out": str(out), "spec": args}
+    run = {
+        "data": str(data),
+        "model_dir": str(model_dir),
+        "out": str(out),
+        "spec": args,
+        "validation": str(validation) if validation is not None else None,
+    }
     run_file.write_text(json.dumps(run))
     steps = scratch / STEPS_FILE
     steps.touch()
@@ -169,7 +176,8 @@ def _rank_main(run_file: Path) -> None:
             steps.flush()
 
         hooks = TrainingHooks(on_step=on_step)
-    train_sft(run["data"], run["model_dir"], run["out"], SFTSpec(**run["spec"]), hooks)
+    validation = Path(run["validation"]) if run.get("validation") else None
+    train_sft(run["data"], run["model_dir"], run["out"], SFTSpec(**run["spec"]), hooks, validation=validation)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ accuracy, retention per base skill, forgetting (abs, rel) and the NLL of its tra
 Runs: ``rewriter experiment [--task downstream|downstream-newop] [--seeds 0,1,2] [--quick] -o DIR``.
 Default: 33 minutes on 2 cores (3 seeds, ``--jobs 3``); ``--quick`` 7 minutes (1 seed, smaller budget).
 
+On a team's data: ``rewriter experiment --train TRAIN.jsonl --test TEST.jsonl --verifier NAME -o DIR``. The training
+file's targets (any supported schema) are the expert data every arm starts from; downstream accuracy is greedy
+accuracy on the test file's rows (its prompt as SFT renders it, the answer checked against the row's ``gold``, or its
+target when it has none, by the verifier); retention and forgetting are over the toy's base skills as on the built-in
+tasks. Arms default to ``FILE_ARMS`` (no trained rewriting policy, no task GRPO); every arm is saved when it ends, so
+a rerun of the same command resumes.
+
 Arms: base; SFT on expert data (nll); DFT on expert data; self_distill + SFT; guided_resolve + SFT;
 guided_resolve + IS; policy without adapter (prompt-only) + SFT; policy with the GRPO adapter + SFT; GRPO on the task.
 """
@@ -18,12 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rewriter import pipeline
+from rewriter import pipeline, prompts
 from rewriter.backbones import resolve_model
+from rewriter.engines.base import Engine
 from rewriter.engines.hf import HFEngine
-from rewriter.evaluation import SuiteResult, compare, evaluate
+from rewriter.evaluation import MAX_NEW_TOKENS, SuiteResult, compare, evaluate
+from rewriter.formats import read_rows
+from rewriter.records import Row
 from rewriter.specs import StrategySpec
 from rewriter.suites import RETENTION_SUITES, get_suite
+from rewriter.verifiers import get_verifier
 from training import experiment_report
 from training.experiment_config import ARMS, ArmResult, ExperimentConfig
 from training.grpo import GRPOSpec, train_grpo
@@ -55,15 +66,55 @@ def _expert_stats(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[ArmResult]:
-    suites = [cfg.task, *RETENTION_SUITES]
-    model_dir = resolve_model(cfg.model)
-    base_engine = HFEngine(model_dir, device="cpu")
-    base_results = evaluate(base_engine, suites, n=cfg.eval_n)
-    base_acc = _accuracy(base_results)
-    work.mkdir(parents=True, exist_ok=True)
+def evaluate_rows(
+    engine: Engine,
+    rows: list[Row],
+    verifier: str,
+    *,
+    name: str,
+    adapter: str | None = None,
+    keep_samples: int = 3,
+) -> SuiteResult:
+    """Greedy accuracy on a file's rows: each prompted as SFT trains it (the QA prompt of the question; a
+    ``prompt_completion`` row's prompt verbatim), its output checked against the row's gold (or target)."""
+    inputs = [
+        r.question if r.schema == "prompt_completion" else prompts.render(prompts.QA_TEMPLATE, r.question)
+        for r in rows
+    ]
+    outputs = engine.generate(inputs, n=1, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, adapter=adapter)
+    texts = [out[0].text for out in outputs]
+    verdicts = get_verifier(verifier).verify_many(texts, [r.gold_or_answer for r in rows])
+    samples = [
+        {"prompt": p, "output": t, "gold": r.gold_or_answer}
+        for p, t, r in list(zip(inputs, texts, rows, strict=True))[:keep_samples]
+    ]
+    return SuiteResult(name, sum(v.passed for v in verdicts) / len(rows), len(rows), samples)
 
-    expert = work / "expert.jsonl"
+
+def _evaluator(cfg: ExperimentConfig) -> Callable[..., dict[str, SuiteResult]]:
+    """``evaluate(engine, n=..., adapter=...)`` over the downstream test (a suite or the team's test file) and the
+    retention suites."""
+    if cfg.test_file is None:
+        suites = [cfg.task, *RETENTION_SUITES]
+        return lambda engine, n, adapter=None: evaluate(engine, suites, n=n, adapter=adapter)
+    test_rows = read_rows(cfg.test_file)[1]
+
+    def on_files(engine: Engine, n: int, adapter: str | None = None) -> dict[str, SuiteResult]:
+        # the whole test file for the table, its first n rows for a curve point
+        rows = test_rows if n >= cfg.eval_n else test_rows[:n]
+        downstream = evaluate_rows(engine, rows, cfg.verifier, name=cfg.task, adapter=adapter)
+        return {cfg.task: downstream, **evaluate(engine, RETENTION_SUITES, n=n, adapter=adapter)}
+
+    return on_files
+
+
+def _write_expert(cfg: ExperimentConfig, seed: int, expert: Path) -> None:
+    """The arms' expert data: the task's training split (prose answers), or the team's training file's rows."""
+    if cfg.train_file is not None:
+        with open(cfg.train_file) as src, expert.open("w") as fh:
+            lines = [line for line in src if line.strip()]
+            fh.writelines(lines[: cfg.rows])
+        return
     with expert.open("w") as fh:
         for i, ex in enumerate(get_suite(cfg.task).examples("train", cfg.rows, seed=seed)):
             fh.write(
@@ -73,7 +124,19 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
                 + "\n"
             )
 
-    arms = [a for a in ARMS if cfg.arms is None or a.name in cfg.arms]
+
+def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[ArmResult]:
+    evaluate_all = _evaluator(cfg)
+    model_dir = resolve_model(cfg.model)
+    base_engine = HFEngine(model_dir, device="cpu")
+    base_results = evaluate_all(base_engine, n=cfg.eval_n)
+    base_acc = _accuracy(base_results)
+    work.mkdir(parents=True, exist_ok=True)
+
+    expert = work / "expert.jsonl"
+    _write_expert(cfg, seed, expert)
+
+    arms = [a for a in ARMS if a.name in cfg.arm_names()]
     datasets: dict[str, Path] = {"expert": expert}
     identity = pipeline.run(
         expert, work / "identity.jsonl", _spec("identity", seed, cfg), base_engine, model=cfg.model
@@ -96,7 +159,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             warm = str(dataset("guided_resolve")) if cfg.rewriter_warm_start else None
             started = time.perf_counter()
             grpo = GRPOSpec(mode="rewriter", steps=cfg.rewriter_grpo_steps, seed=seed, warm_start=warm,
-                            warm_start_epochs=cfg.rewriter_warm_start_epochs)  # fmt: skip
+                            warm_start_epochs=cfg.rewriter_warm_start_epochs, verifier=cfg.verifier)  # fmt: skip
             train_grpo(expert, cfg.model, adapter, grpo)
             log(f"  seed {seed}: GRPO rewriting policy trained in {time.perf_counter() - started:.0f}s")
         started = time.perf_counter()
@@ -128,7 +191,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
         def on_eval(snapshot: Snapshot, curve: list[dict[str, Any]] = curve) -> dict[str, float]:
             engine = HFEngine(model_dir if snapshot.adapter else snapshot.path, device="cpu")
             adapter = snapshot.path if snapshot.adapter else None
-            acc = _accuracy(evaluate(engine, suites, n=cfg.curve_n, adapter=adapter))
+            acc = _accuracy(evaluate_all(engine, n=cfg.curve_n, adapter=adapter))
             point = {"step": snapshot.step, "downstream": acc[cfg.task],
                      "retention": statistics.fmean(acc[s] for s in RETENTION_SUITES)}  # fmt: skip
             curve.append(point)
@@ -139,7 +202,13 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
             tuned, adapter = base_engine, None
         elif arm.grpo_task:
             target = work / "arm-grpo-task"
-            spec = GRPOSpec(mode="task", steps=cfg.task_grpo_steps, seed=seed, eval_every=cfg.eval_every)
+            spec = GRPOSpec(
+                mode="task",
+                steps=cfg.task_grpo_steps,
+                seed=seed,
+                eval_every=cfg.eval_every,
+                verifier=cfg.verifier,
+            )
             train_grpo(expert, cfg.model, target, spec, hooks)
             tuned, adapter = base_engine, str(target)
         else:
@@ -149,9 +218,7 @@ def run_seed(cfg: ExperimentConfig, seed: int, work: Path, log: Log) -> list[Arm
                                batch_size=cfg.batch_size, seed=seed, eval_every=cfg.eval_every)  # fmt: skip
             train_sft(dataset(arm.data), cfg.model, target, spec_sft, hooks)
             tuned, adapter = HFEngine(target, device="cpu"), None
-        results = (
-            base_results if arm.name == "base" else evaluate(tuned, suites, n=cfg.eval_n, adapter=adapter)
-        )
+        results = base_results if arm.name == "base" else evaluate_all(tuned, n=cfg.eval_n, adapter=adapter)
         cmp = compare(base_results, results, [cfg.task])
         data_report = reports.get(arm.data) if arm.data else None
         targets = None
@@ -202,7 +269,7 @@ def _spec(strategy: str, seed: int, cfg: ExperimentConfig, adapter: str | None =
         strategy=strategy,  # type: ignore[arg-type]
         k=cfg.k,
         seed=seed,
-        verifier="toy-number",
+        verifier=cfg.verifier,
         max_new_tokens=96,
         adapter=adapter,
     )

@@ -3,14 +3,22 @@
 
 >>> ExperimentConfig.quick().seeds, [arm.name for arm in ARMS][:2]
 ([0], ['base', 'sft-expert'])
+>>> team = ExperimentConfig(train_file="data/shop/train.jsonl", test_file="data/shop/test.jsonl", verifier="numeric")
+>>> team.task, team.arm_names()
+('shop/test', ['base', 'sft-expert', 'guided_resolve+sft', 'self_distill+sft', 'dft-expert'])
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+# The arms a run on a team's files makes by default: those without a trained rewriting policy or task GRPO
+# (each of those costs more than all the SFT arms together on 2 cores); --arms adds them.
+FILE_ARMS = ["base", "sft-expert", "guided_resolve+sft", "self_distill+sft", "dft-expert"]
 
 
 class ExperimentConfig(BaseModel):
@@ -36,8 +44,34 @@ class ExperimentConfig(BaseModel):
     task_grpo_steps: int = 60
     k: int = 4
     model: str = "toy"
-    arms: list[str] | None = None  # default: all
+    arms: list[str] | None = None  # default: all (FILE_ARMS on a team's files)
     jobs: int = Field(1, ge=1, description="seeds run in parallel processes (one torch thread each)")
+    # A team's data instead of a built-in task: the training file's targets are the expert data (any supported
+    # schema, the first `rows` rows), the test file's rows the downstream test (accuracy through `verifier`).
+    train_file: str | None = None
+    test_file: str | None = None
+    verifier: str = "toy-number"
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        if (self.train_file is None) != (self.test_file is None):
+            raise ValueError("give both --train and --test (a team's files), or neither (a built-in task)")
+        if self.train_file is not None:
+            # the downstream column's name: the test file's folder and stem, e.g. "shop/test"
+            path = Path(self.test_file or "")
+            self.task = f"{path.parent.name}/{path.stem}" if path.parent.name else path.stem
+        known = {arm.name for arm in ARMS}
+        if self.arms is not None and (unknown := [a for a in self.arms if a not in known]):
+            raise ValueError(f"unknown arms {unknown}; known: {sorted(known)}")
+        from rewriter.verifiers import get_verifier
+
+        get_verifier(self.verifier)  # an unknown verifier fails now, not after the first arm
+        return self
+
+    def arm_names(self) -> list[str]:
+        """The arms this run makes, in run order."""
+        chosen = self.arms if self.arms is not None else FILE_ARMS if self.train_file else None
+        return [arm.name for arm in ARMS if chosen is None or arm.name in chosen]
 
     @classmethod
     def quick(cls, **overrides: Any) -> ExperimentConfig:

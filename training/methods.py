@@ -24,9 +24,11 @@ def train(
     on_step: Callable[[int, dict[str, Any]], None],
     should_stop: Callable[[], bool],
     accelerate_config: str | None = None,
+    validation: Path | None = None,
 ) -> Trained:
     """Train with ``method`` (``supervised`` | ``grpo``) on ``data`` from ``model_dir`` into ``out``; supervised
-    with ``n_processes`` > 1 under ``accelerate launch`` (``training.distributed``)."""
+    with ``n_processes`` > 1 under ``accelerate launch`` (``training.distributed``); ``validation`` (supervised
+    only) is a file whose loss is logged as ``valid_loss``."""
     if method == "supervised" and int(args.get("n_processes", 1)) > 1:
         from training.distributed import train_distributed  # starts the ranks; imports no trainer here
 
@@ -38,13 +40,16 @@ def train(
             on_step=on_step,
             should_stop=should_stop,
             accelerate_config=accelerate_config,
+            validation=validation,
         )
     from training.hooks import TrainingHooks
     from training.sft import SFTSpec, train_sft  # heavy: torch, transformers, TRL
 
     hooks = TrainingHooks(on_step=on_step, should_stop=should_stop)
     if method == "supervised":
-        return train_sft(data, model_dir, out, SFTSpec(**args), hooks)
+        return train_sft(data, model_dir, out, SFTSpec(**args), hooks, validation=validation)
+    if validation is not None:
+        raise ValueError("a validation file is for supervised fine-tuning only")
     if method == "grpo":
         from training.grpo import GRPOSpec, train_grpo
 

@@ -13,6 +13,11 @@ Loss types:
   overrides ``compute_loss`` and :class:`~training.sft_data.BehaviorCollator` wraps TRL's collator to carry the
   recorded log-probs.
 
+Validation (OpenAI's ``validation_file``): with ``validation=`` data, the trainer computes the plain token NLL of that
+data's completions — the same tokenization and completion-only mask as training, whatever the training ``loss`` —
+every ``validation_every`` steps (default: a tenth of the run) and at the last step, and logs it as ``eval_loss``
+with ``eval_mean_token_accuracy`` (the fine-tune job reports them as ``valid_loss``).
+
 Run it: ``rewriter sft rewritten.jsonl -o out/sft --loss is`` or ``train_sft("rewritten.jsonl", "toy", "out/sft",
 SFTSpec(loss="is"))``. On the toy backbone a step of batch 32 took 0.32-0.40 s (full) and 0.47 s (LoRA) on 2 cores
 shared with other jobs, with ONE torch thread: two intra-op threads on the busy machine were ~9x slower (3.5 s per
@@ -92,6 +97,11 @@ class SFTSpec(BaseModel):
     is_clip: float = Field(2.0, gt=0.0)
     seed: int = 0
     eval_every: int | None = Field(None, ge=1, description="call hooks.on_eval every N steps (and at step 0)")
+    validation_every: int | None = Field(
+        None,
+        ge=1,
+        description="with validation data: its loss every N steps (default steps // 10) and at the last",
+    )
     prompt_template: str = prompts.QA_TEMPLATE
 
     @model_validator(mode="after")
@@ -143,6 +153,8 @@ class WeightedSFTTrainer(SFTTrainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         behavior = inputs.pop("behavior_logprobs", None)  # [B, T]
+        if not self.model.training:
+            return self._validation_loss(model, inputs, return_outputs)
         if self.is_clip is None or behavior is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         mode = "train" if self.model.training else "eval"
@@ -166,6 +178,18 @@ class WeightedSFTTrainer(SFTTrainer):
         metrics["is_clipped_frac"].append(((weights >= self.is_clip) * mask).sum().item() / valid.item())
         return (loss, outputs) if return_outputs else loss
 
+    def _validation_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
+        """Plain token NLL over the completion tokens (the training mask), for every training loss: a ``dft`` or
+        ``is`` loss is weighted by the model's own probabilities, which would make the validation curves of two
+        runs incomparable."""
+        outputs = model(**inputs, use_cache=False, fused_lm_head=True)
+        mask = outputs.label_mask.to(outputs.log_probs.dtype)  # [B, T-1]
+        tokens = mask.sum().clamp(min=1)
+        loss = -(outputs.log_probs * mask).sum() / tokens
+        metrics = self._metrics["eval"]
+        metrics["mean_token_accuracy"].append((outputs.is_top1 * mask).sum().item() / tokens.item())
+        return (loss, outputs) if return_outputs else loss
+
 
 # ---------------------------------------------------------------------------------------------------- entry point
 
@@ -176,10 +200,12 @@ def train_sft(
     out_dir: str | Path,
     spec: SFTSpec | None = None,
     callbacks: TrainingHooks | None = None,
+    *,
+    validation: str | Path | Sequence[Row] | None = None,
 ) -> SFTResult:
     """Fine-tune the model at ``model_dir`` (or ``"toy"``) on ``data`` (a JSONL path in any of our schemas, a
     rewrite output included, or parsed rows) with TRL's SFTTrainer; write the model or adapter, the tokenizer and
-    ``training.json`` to ``out_dir``."""
+    ``training.json`` to ``out_dir``. With ``validation`` (the same kinds), log its loss as ``eval_loss``."""
     spec = spec or SFTSpec()
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch` (torchrun) in every process
     if world != spec.n_processes:
@@ -195,6 +221,13 @@ def train_sft(
         raise ValueError("the training data has no rows")
     weighted = spec.loss == "is"
     dataset = Dataset.from_list(to_examples(rows, spec.prompt_template, behavior=weighted))
+    eval_dataset = None
+    if validation is not None:
+        valid_rows = load_rows(validation)
+        if not valid_rows:
+            raise ValueError("the validation data has no rows")
+        eval_dataset = Dataset.from_list(to_examples(valid_rows, spec.prompt_template))
+    eval_steps = spec.validation_every or max(1, spec.steps // 10)
 
     model, tokenizer = load_model(model_path)
     peft_config = lora_config(spec.lora_r, spec.lora_alpha) if spec.lora else None
@@ -212,6 +245,10 @@ def train_sft(
         max_length=spec.max_length,
         # `is` needs the generator log-probs to reach the collator; TRL drops unknown columns otherwise.
         remove_unused_columns=not weighted,
+        eval_strategy="steps" if eval_dataset is not None else "no",
+        eval_steps=eval_steps,
+        per_device_eval_batch_size=spec.batch_size,
+        prediction_loss_only=True,  # the loss only: no [N, T, V] logits gathered over the validation set
         **device_arguments(),
     )
     hooks = HooksCallback(
@@ -226,6 +263,7 @@ def train_sft(
         model=model,
         args=config,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         processing_class=tokenizer,
         data_collator=collator if weighted else None,
         peft_config=peft_config,
@@ -236,7 +274,7 @@ def train_sft(
     behavior = count_behavior(trainer.train_dataset) if weighted else {}
 
     start = time.perf_counter()
-    trainer.train()
+    trainer.train()  # transformers' flow callback evaluates at the last step too
     seconds = time.perf_counter() - start
 
     # The adapter for LoRA, the full model for full fine-tuning; plus the tokenizer. Under DDP every process holds

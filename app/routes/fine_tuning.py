@@ -61,6 +61,7 @@ class FineTuningJobObject(JobObject):
             status=job.status,
             trained_tokens=result.trained_tokens,
             training_file=spec.training_file,
+            validation_file=spec.validation_file,
             metadata=spec.metadata,
             method=spec.method_body,
             suffix=spec.suffix,

@@ -109,7 +109,11 @@ class FineTuningJobRequest(BaseModel):
     )
     seed: Seed | None = None
     suffix: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    validation_file: str | None = None
+    validation_file: str | None = Field(
+        None,
+        description="A dataset file of the team (supervised only): its loss is computed at every validation step "
+        "and logged as valid_loss next to train_loss.",
+    )
     metadata: dict[str, str] | None = None
     integrations: list[dict[str, Any]] | None = None
 
@@ -120,6 +124,7 @@ class FineTuneJobSpec(BaseModel):
 
     model: str
     training_file: str
+    validation_file: str | None = None
     method: Literal["supervised", "grpo"]
     sft: dict[str, Any] | None = None
     grpo: dict[str, Any] | None = None
@@ -142,8 +147,6 @@ def training_plan(
     >>> plan.sft["steps"], plan.sft["batch_size"], plan.hyperparameters["n_epochs"]
     (5, 8, 2)
     """
-    if request.validation_file:
-        raise InvalidRequest("validation_file is not supported yet.", param="validation_file")
     if request.integrations:
         raise InvalidRequest("integrations are not supported.", param="integrations")
     method = request.method or Method(
@@ -165,6 +168,11 @@ def training_plan(
                 "method.supervised is given but method.type is grpo.", param="method.supervised"
             )
         check_verifier(grpo.verifier, grpo.verifier_options, param="method.grpo.verifier")
+        if request.validation_file is not None:
+            raise InvalidRequest(
+                "validation_file is for supervised fine-tuning; a GRPO job has no validation loss.",
+                param="validation_file",
+            )
         hyper, base_lr, param = grpo.hyperparameters, GRPO_BASE_LEARNING_RATE, "method.grpo.hyperparameters"
     if method.type == "supervised":
         batch = hyper.batch_size if isinstance(hyper.batch_size, int) else DEFAULT_BATCH_SIZE
@@ -227,6 +235,7 @@ def training_plan(
         return FineTuneJobSpec(
             model=request.model,
             training_file=request.training_file,
+            validation_file=request.validation_file,
             method="supervised",
             sft=sft,
             seed=seed,

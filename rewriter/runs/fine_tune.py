@@ -1,9 +1,10 @@
 """A fine-tuning job: ``python -m training.jobs <job_id>`` runs :func:`run` with the trainer ``training`` hands in.
 
-What runs: the training file (and a GRPO job's ``warm_start_file``) is copied once to ``<data_dir>/work/<job_id>/``;
-the trainer trains on it with the job's method (``supervised``: SFT, ``grpo``: GRPO) from the job's model into
-``<data_dir>/work/<job_id>/model``, each logged step becoming a ``metrics`` event and the job's progress, the
-store's cancel flag stopping it between steps. On success the model (or LoRA adapter) directory is copied into
+What runs: the training file (and a GRPO job's ``warm_start_file``, a supervised job's ``validation_file``) is
+copied once to ``<data_dir>/work/<job_id>/``; the trainer trains on it with the job's method (``supervised``: SFT,
+``grpo``: GRPO) from the job's model into ``<data_dir>/work/<job_id>/model``, each logged step becoming a ``metrics``
+event and the job's progress, the store's cancel flag stopping it between steps. With a validation file the trainer
+also logs the loss on it every few steps and at the last: a ``metrics`` event with ``valid_loss`` (OpenAI's name). On success the model (or LoRA adapter) directory is copied into
 storage and registered as ``ft:<base>:<team>:<job suffix>`` with its lineage (job, training file, parent model);
 ``training.json`` (spec + per-step metrics) becomes the job's result file. A rerun starts the training over.
 With ``n_processes`` > 1 (at most the worker's ``max_train_processes``) the trainer runs under ``accelerate launch``
@@ -47,22 +48,39 @@ class Trainer(Protocol):
         on_step: Callable[[int, dict[str, Any]], None],
         should_stop: Callable[[], bool],
         accelerate_config: str | None = None,
+        validation: Path | None = None,
     ) -> Trained:
         """Train with ``method``'s spec ``args`` on ``data`` from ``model_dir`` into ``out``; a spec with
-        ``n_processes`` > 1 trains under ``accelerate launch`` (with ``accelerate_config``, if given)."""
+        ``n_processes`` > 1 trains under ``accelerate launch`` (with ``accelerate_config``, if given); with
+        ``validation``, log the loss on that file too (``valid_loss``)."""
         ...
 
 
+# The trainer's names → OpenAI's (a validation step's metrics are the trainer's ``eval_*``).
+OPENAI_NAMES = {
+    "loss": "train_loss",
+    "eval_loss": "valid_loss",
+    "eval_mean_token_accuracy": "valid_mean_token_accuracy",
+}
+# Timings of a validation pass: not metrics of the model.
+_DROPPED = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
+
+
 def numeric(metrics: dict[str, Any]) -> dict[str, float]:
-    """The finite numbers among a step's metrics (``loss`` → ``train_loss``, as OpenAI names it).
+    """The finite numbers among a step's metrics, named as OpenAI names them (``loss`` → ``train_loss``,
+    ``eval_loss`` → ``valid_loss``).
 
     >>> numeric({"loss": 1.5, "epoch": 0.1, "note": "x", "kl": float("nan")})
     {'train_loss': 1.5, 'epoch': 0.1}
+    >>> numeric({"eval_loss": 0.75, "eval_runtime": 0.2, "eval_mean_token_accuracy": 0.5})
+    {'valid_loss': 0.75, 'valid_mean_token_accuracy': 0.5}
     """
     out = {}
     for key, value in metrics.items():
+        if key in _DROPPED:
+            continue
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            out["train_loss" if key == "loss" else key] = float(value)
+            out[OPENAI_NAMES.get(key, key)] = float(value)
     return out
 
 
@@ -70,6 +88,10 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
     spec = ctx.spec
     data = ctx.work / "train.jsonl"
     ctx.fetch(spec.training_file, data)
+    validation = None
+    if spec.validation_file is not None:
+        validation = ctx.work / "valid.jsonl"
+        ctx.fetch(spec.validation_file, validation)
     parent = ctx.registry.get(ctx.team, spec.model)
     model_dir = ctx.registry.local_dir(parent, ctx.cache)
     out = ctx.work / "model"
@@ -88,8 +110,10 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
     def on_step(step: int, metrics: dict[str, Any]) -> None:
         values = numeric(metrics)
         last.update(values, step=float(step))
-        loss = values.get("train_loss")
+        loss, valid = values.get("train_loss"), values.get("valid_loss")
         text = f"Step {step}/{total}" + (f": training loss={loss:.4f}" if loss is not None else "")
+        if valid is not None:
+            text += f"{',' if loss is not None else ':'} validation loss={valid:.4f}"
         ctx.event(text, type="metrics", data={"step": step, "total_steps": total, **values})
         ctx.progress(FineTuneProgress(step=step, steps=total))
 
@@ -114,6 +138,7 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
         on_step=on_step,
         should_stop=ctx.cancelled,
         accelerate_config=ctx.settings.worker.accelerate_config,
+        validation=validation,
     )
     if trained.stopped or ctx.cancelled():
         ctx.event("Training stopped: the job was cancelled.")
@@ -136,7 +161,17 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
         fine_tuned_model_checkpoint=model.id,
         fine_tuning_job_id=ctx.id,
         metrics={
-            k: v for k, v in last.items() if k in {"step", "train_loss", "mean_token_accuracy", "reward"}
+            k: v
+            for k, v in last.items()
+            if k
+            in {
+                "step",
+                "train_loss",
+                "mean_token_accuracy",
+                "reward",
+                "valid_loss",
+                "valid_mean_token_accuracy",
+            }
         },
         step_number=int(last.get("step", total)),
     )

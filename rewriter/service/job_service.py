@@ -93,6 +93,8 @@ class JobService:
                     param="method.grpo.warm_start_file",
                 )
             self._dataset(team, grpo.warm_start_file, "method.grpo.warm_start_file")
+        if request.validation_file is not None:
+            self._dataset(team, request.validation_file, "validation_file")
         plan = training_plan(
             request, file.rows, secrets.randbelow(2**31), max_processes=self.max_train_processes
         )

@@ -84,6 +84,13 @@ def test_files_and_a_rewrite_job_through_the_cli(cli_env: dict[str, str], tmp_pa
     assert refused.exit_code == 2 and "param: verifier" in refused.output
     assert runner.invoke(app, ["models", "list"]).output.startswith("toy")
 
+    tune = ["jobs", "finetune", "create", file_id, "--steps", "1", "--validation-file"]
+    refused = runner.invoke(app, [*tune, "file-nope"])
+    assert refused.exit_code == 2 and "param: validation_file" in refused.output
+    created = runner.invoke(app, [*tune, file_id])
+    assert created.exit_code == 0 and json.loads(created.output)["validation_file"] == file_id
+    runner.invoke(app, ["jobs", "finetune", "cancel", json.loads(created.output)["id"]])
+
 
 def test_client_waits_for_a_job_and_reports_errors(cli_env: dict[str, str], tmp_path: Path) -> None:
     data = tmp_path / "train.jsonl"

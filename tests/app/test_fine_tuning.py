@@ -96,12 +96,55 @@ def test_grpo_job_warm_starts_from_a_rewrite_jobs_output(service: Callable[..., 
     assert (warm["rows"], warm["of"]) == (accepted, 8) and warm["steps"] == 1
 
 
+def test_a_validation_file_is_checked_at_creation_and_its_loss_logged_per_step(
+    service: Callable[..., Api],
+) -> None:
+    """OpenAI's ``validation_file``: a dataset of the team, supervised only; the worker logs ``valid_loss`` (the
+    completion NLL of its rows) at each validation step and the checkpoint carries the last one."""
+    api = service()
+    train = api.upload(jsonl_bytes(downstream_rows(8)), purpose="fine-tune")
+    valid = api.upload(jsonl_bytes(downstream_rows(4, seed=1)), purpose="fine-tune")
+    method = {"type": "supervised", "supervised": {"hyperparameters": {"steps": 3, "batch_size": 4}}}
+    body = {"model": "toy", "training_file": train["id"], "validation_file": valid["id"], "method": method}
+    job = api.create("/v1/fine_tuning/jobs", body)
+    assert job["validation_file"] == valid["id"]
+
+    other = Api(api.settings, f"globex-{api.team[-6:]}")
+    try:
+        foreign = other.upload(jsonl_bytes(downstream_rows(2)))
+    finally:
+        other.close()
+    # another team's file is no file (404); a GRPO job has no validation loss
+    refusals = [(foreign, {}, 404), (valid, {"method": {"type": "grpo"}}, 400)]
+    for file, change, status in refusals:
+        response = api.client.post(
+            "/v1/fine_tuning/jobs", json={**body, "validation_file": file["id"], **change}
+        )
+        assert response.status_code == status and response.json()["error"]["param"] == "validation_file"
+
+    done = api.wait(f"/v1/fine_tuning/jobs/{job['id']}", {"succeeded", "failed", "cancelled"}, 120)
+    assert done["status"] == "succeeded", done["error"]
+    metrics = [e["data"] for e in api.events(f"/v1/fine_tuning/jobs/{job['id']}") if e["type"] == "metrics"]
+    valid_steps = [m for m in metrics if "valid_loss" in m]
+    assert [m["step"] for m in valid_steps] == [1, 2, 3]  # 3 steps // 10 -> every step
+    assert all(m["valid_loss"] > 0 and 0 <= m["valid_mean_token_accuracy"] <= 1 for m in valid_steps)
+    assert [m["step"] for m in metrics if "train_loss" in m] == [1, 2, 3]
+    checkpoint = api.get(f"/v1/fine_tuning/jobs/{job['id']}/checkpoints")["data"][0]
+    assert checkpoint["metrics"]["valid_loss"] == valid_steps[-1]["valid_loss"]
+
+    # A job's result file is a report, not a dataset.
+    report = done["result_files"][0]
+    response = api.client.post("/v1/fine_tuning/jobs", json={**body, "validation_file": report})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "validation_file"
+    assert len(api.get("/v1/fine_tuning/jobs")["data"]) == 1
+
+
 @pytest.mark.parametrize(
     ("change", "status", "param"),
     [
         ({"model": "gpt-9"}, 404, "model"),
         ({"training_file": "file-nope"}, 404, "training_file"),
-        ({"validation_file": "file-x"}, 400, "validation_file"),
+        ({"validation_file": "file-x"}, 404, "validation_file"),
         ({"method": {"type": "dpo"}}, 400, "method.type"),
         ({"method": {"type": "supervised", "supervised": {"loss": "mse"}}}, 400, "method.supervised.loss"),
         (

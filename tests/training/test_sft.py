@@ -119,6 +119,28 @@ def test_is_loss_at_weight_one_equals_nll_and_reads_a_rewrite_file(tiny_model: P
     assert weighted.metrics[0]["loss"] == pytest.approx(plain.metrics[0]["loss"] - correction, rel=1e-4)
 
 
+@pytest.mark.parametrize("loss", ["nll", "is"])
+def test_validation_loss_is_the_completion_nll_of_the_validation_rows(
+    loss: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    """The loss on validation data is logged every `validation_every` steps and at the last one; it is the plain
+    token NLL of the validation completions (EOS included, prompt excluded) under the model at that step, whatever
+    the training loss: the last one equals the saved model's NLL as the engine scores it, and it falls."""
+    rows, valid = sft_rows(32), sft_rows(48)[32:]  # 16 held-out rows: one validation batch
+    spec = SFTSpec(loss=loss, steps=5, batch_size=16, lr=3e-3, validation_every=2)  # type: ignore[arg-type]
+    result = train_sft(rows, tiny_model, tmp_path / "out", spec, validation=valid)
+
+    checks = [m for m in result.metrics if "eval_loss" in m]
+    assert [m["step"] for m in checks] == [2, 4, 5]
+    assert all(0.0 <= m["eval_mean_token_accuracy"] <= 1.0 for m in checks)
+    assert [m["step"] for m in result.metrics if "loss" in m] == [1, 2, 3, 4, 5]
+    tuned = HFEngine(tmp_path / "out", device="cpu")
+    assert checks[-1]["eval_loss"] == pytest.approx(mean_nll(tuned, valid), rel=1e-4)
+    assert checks[-1]["eval_loss"] < mean_nll(HFEngine(tiny_model, device="cpu"), valid) - 0.3
+    saved = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert [m["step"] for m in saved["result"]["metrics"] if "eval_loss" in m] == [2, 4, 5]
+
+
 def test_lora_saves_an_adapter_that_lowers_the_nll(tiny_model: Path, tmp_path: Path) -> None:
     rows = sft_rows()
     spec = SFTSpec(
