@@ -33,12 +33,26 @@ def sft(
     lr: Annotated[float, typer.Option(help="learning rate")] = 1e-4,
     batch_size: Annotated[int, typer.Option(help="rows per step")] = 32,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
+    conditioning: Annotated[
+        str,
+        typer.Option(
+            help="qa (the QA prompt) | chat (the model's chat template over the row's conversation)"
+        ),
+    ] = "qa",
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss)."""
     from training.hooks import TrainingHooks
     from training.sft import SFTSpec, train_sft
 
-    spec = SFTSpec(loss=loss, lora=lora, steps=steps, lr=lr, batch_size=batch_size, seed=seed)  # type: ignore[arg-type]
+    spec = SFTSpec(
+        loss=loss,
+        lora=lora,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        conditioning=conditioning,  # type: ignore[arg-type]
+    )
     result = train_sft(data, model, output, spec, TrainingHooks(on_step=_progress))
     typer.echo(f"saved {'adapter' if lora else 'model'} to {result.out_dir} in {result.train_seconds:.1f}s")
 

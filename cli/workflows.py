@@ -89,7 +89,8 @@ def score(
     model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter directory")] = None,
 ) -> None:
-    """Print one JSON line per row: the per-token NLL of its target under the model, QA and chat prompts."""
+    """Print one JSON line per row: the per-token NLL of its target under the model, QA and chat prompts (chat: the
+    row's whole conversation before the target, the tokens SFT with chat conditioning trains on)."""
     from rewriter import formats
     from rewriter.engines import load_engine, mean_nll
 
@@ -98,7 +99,7 @@ def score(
     questions, targets = [r.question for r in rows], [r.answer for r in rows]
     kwargs = {"adapter": str(adapter)} if adapter else {}
     qa = engine.score(questions, targets, conditioning="qa", **kwargs)
-    chat = engine.score(questions, targets, conditioning="chat", **kwargs)
+    chat = engine.score([formats.chat_prompt(r) for r in rows], targets, conditioning="chat", **kwargs)
     for row, lq, lc in zip(rows, qa, chat, strict=True):
         typer.echo(
             json.dumps({"id": row.id, "nll_qa": round(mean_nll(lq), 4), "nll_chat": round(mean_nll(lc), 4)})

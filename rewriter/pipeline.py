@@ -184,11 +184,12 @@ def rewrite_shard(
     originals = [r.answer for r in rows]
     chosen = [d.target if d.target is not None else d.row.answer for d in decisions]
     questions = [r.question for r in rows]
+    conversations = [formats.chat_prompt(r) for r in rows]  # system prompt and earlier turns: what SFT sees
     with ctx.timed("score"):
         # One batched pass per (target set, conditioning): originals and chosen, QA and chat prompts.
         texts = originals + chosen
         qa = ctx.engine.score(questions + questions, texts, conditioning="qa")
-        chat = ctx.engine.score(questions + questions, texts, conditioning="chat")
+        chat = ctx.engine.score(conversations + conversations, texts, conditioning="chat")
     n = len(rows)
     records = []
     for i, decision in enumerate(decisions):

@@ -1,8 +1,11 @@
 """Supervised fine-tuning of a backbone on any dataset in our formats (DESIGN §2.4), composed from TRL's SFTTrainer.
 
-What runs: each row becomes ``{"prompt": <QA prompt of the question>, "completion": <target>}`` (a
-``prompt_completion`` row keeps its prompt verbatim) and TRL's ``SFTTrainer`` trains on it with completion-only loss
-(TRL masks the prompt and appends EOS), full fine-tuning or a PEFT LoRA on every linear layer but ``lm_head``.
+What runs: each row becomes a prompt and its target, ``qa`` (default: the QA prompt of the question; a
+``prompt_completion`` row keeps its prompt verbatim) or ``chat`` conditioning (the model's chat template over the
+row's conversation, system prompt and earlier turns included, the final assistant turn the target). Each is
+tokenized here by the rule scoring uses (``rewriter.engines.base.encode_targets``: the target's tokens through its
+EOS / end-of-turn token) and TRL's ``SFTTrainer`` trains on it with completion-only loss (label -100 elsewhere),
+full fine-tuning or a PEFT LoRA on every linear layer but ``lm_head``.
 Loss types:
 
 - ``nll``: plain token cross-entropy;
@@ -54,7 +57,7 @@ from training.runtime import (
     lora_config,
     write_training_json,
 )
-from training.sft_data import BehaviorCollator, count_behavior, to_examples
+from training.sft_data import BehaviorCollator, count_behavior, to_examples, tokenize_examples
 
 # TrainingHooks is re-exported: training/jobs.py (the fine-tune job's child) imports it from here.
 __all__ = ["SFTResult", "SFTSpec", "TrainingHooks", "WeightedSFTTrainer", "importance_weights", "train_sft"]
@@ -103,6 +106,12 @@ class SFTSpec(BaseModel):
         description="with validation data: its loss every N steps (default steps // 10) and at the last",
     )
     prompt_template: str = prompts.QA_TEMPLATE
+    conditioning: Literal["qa", "chat"] = Field(
+        "qa",
+        description="qa: the question in prompt_template (the toy's recipe); chat: the model's chat template over the "
+        "row's conversation (a messages row's system prompt and earlier turns kept), the final assistant turn as "
+        "the only target: the tokens `score` rates under chat conditioning",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SFTSpec:
@@ -220,16 +229,20 @@ def train_sft(
     if not rows:
         raise ValueError("the training data has no rows")
     weighted = spec.loss == "is"
-    dataset = Dataset.from_list(to_examples(rows, spec.prompt_template, behavior=weighted))
-    eval_dataset = None
+    valid_rows = None
     if validation is not None:
         valid_rows = load_rows(validation)
         if not valid_rows:
             raise ValueError("the validation data has no rows")
-        eval_dataset = Dataset.from_list(to_examples(valid_rows, spec.prompt_template))
     eval_steps = spec.validation_every or max(1, spec.steps // 10)
 
     model, tokenizer = load_model(model_path)
+    examples = to_examples(rows, spec.prompt_template, behavior=weighted, conditioning=spec.conditioning)
+    dataset = Dataset.from_list(tokenize_examples(examples, tokenizer, spec.conditioning))
+    eval_dataset = None
+    if valid_rows is not None:
+        valid = to_examples(valid_rows, spec.prompt_template, conditioning=spec.conditioning)
+        eval_dataset = Dataset.from_list(tokenize_examples(valid, tokenizer, spec.conditioning))
     peft_config = lora_config(spec.lora_r, spec.lora_alpha) if spec.lora else None
     config = SFTConfig(
         output_dir=str(out),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from datasets import Dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from rewriter import prompts
+from rewriter import formats, prompts
+from rewriter.engines.base import Prompt, encode_targets
 from rewriter.records import Row
 
 IGNORE = -100  # label of tokens outside the completion (TRL's and transformers' convention)
@@ -32,24 +33,62 @@ def generator_logprobs(row: Row) -> list[float] | None:
 
 
 def to_examples(
-    rows: Iterable[Row], prompt_template: str = prompts.QA_TEMPLATE, *, behavior: bool = False
+    rows: Iterable[Row],
+    prompt_template: str = prompts.QA_TEMPLATE,
+    *,
+    behavior: bool = False,
+    conditioning: Literal["qa", "chat"] = "qa",
 ) -> list[dict[str, Any]]:
-    """Rows as TRL prompt/completion examples; with ``behavior``, each carries its generator log-probs (or None).
+    """Rows as prompt/completion examples; with ``behavior``, each carries its generator log-probs (or None).
+
+    ``qa``: the prompt is the question in ``prompt_template`` (a ``prompt_completion`` row keeps its prompt
+    verbatim); ``chat``: the prompt is the conversation before the target (:func:`rewriter.formats.chat_prompt`:
+    a ``messages`` row's system prompt and earlier turns, else the question as one user turn), which the model's
+    chat template renders.
 
     >>> to_examples([Row("a", "2+2", "4")])
     [{'prompt': 'Problem:\\n2+2\\n\\nAnswer:\\n', 'completion': '4'}]
+    >>> to_examples([Row("a", "2+2", "4")], conditioning="chat")
+    [{'prompt': '2+2', 'completion': '4'}]
     """
     out = []
     for row in rows:
-        prompt = (
-            row.question
-            if row.schema == "prompt_completion"
-            else prompts.render(prompt_template, row.question)
-        )
+        prompt: Prompt
+        if conditioning == "chat":
+            prompt = formats.chat_prompt(row)
+        elif row.schema == "prompt_completion":
+            prompt = row.question
+        else:
+            prompt = prompts.render(prompt_template, row.question)
         example: dict[str, Any] = {"prompt": prompt, "completion": row.answer}
         if behavior:
             example["behavior_logprobs"] = generator_logprobs(row)
         out.append(example)
+    return out
+
+
+def tokenize_examples(
+    examples: Sequence[dict[str, Any]], tokenizer: Any, conditioning: Literal["qa", "chat"] = "qa"
+) -> list[dict[str, Any]]:
+    """Examples as TRL's pre-tokenized rows (``input_ids``, ``completion_mask``; other keys kept), by the rule
+    scoring uses (:func:`rewriter.engines.base.encode_targets`, docs/rewriting.md): the tokens SFT trains on are
+    exactly the tokens ``score`` rates. QA prompts arrive rendered, so they are encoded as raw text.
+
+    TRL's own tokenization would find the same start (it too starts the completion where the tokenized prompt and
+    prompt+completion diverge) but, under a chat template, trains on what follows the end-of-turn token too (ChatML's
+    newline), and it cannot take a multi-turn conversation's final turn as the only target.
+    """
+    encoded = encode_targets(
+        [ex["prompt"] for ex in examples],
+        [ex["completion"] for ex in examples],
+        "chat" if conditioning == "chat" else "raw",
+        "{question}",
+        tokenizer,
+    )
+    out = []
+    for example, (ids, start) in zip(examples, encoded, strict=True):
+        rest = {k: v for k, v in example.items() if k not in ("prompt", "completion")}
+        out.append({"input_ids": ids, "completion_mask": [0] * start + [1] * (len(ids) - start), **rest})
     return out
 
 

@@ -25,7 +25,14 @@ from transformers import (
 )
 
 from rewriter import prompts as templates
-from rewriter.engines.base import Conditioning, Generation, encode_prompts, render_prompts
+from rewriter.engines.base import (
+    Conditioning,
+    Generation,
+    Prompt,
+    encode_prompts,
+    encode_targets,
+    render_prompts,
+)
 
 # Padded tokens per forward pass. 16k keeps the toy's logits ([B, T, V] fp32) under ~10 MB while filling 2 cores.
 GENERATE_TOKEN_BUDGET = 16_384
@@ -99,10 +106,10 @@ class HFEngine:
 
     # -- prompts -------------------------------------------------------------------------------------------------
 
-    def render(self, prompts: list[str], conditioning: Conditioning) -> list[str]:
+    def render(self, prompts: Sequence[Prompt], conditioning: Conditioning) -> list[str]:
         return render_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
-    def _encode_prompts(self, prompts: list[str], conditioning: Conditioning) -> list[list[int]]:
+    def _encode_prompts(self, prompts: Sequence[Prompt], conditioning: Conditioning) -> list[list[int]]:
         return encode_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
     # -- adapters ------------------------------------------------------------------------------------------------
@@ -140,7 +147,7 @@ class HFEngine:
     @torch.inference_mode()
     def generate(
         self,
-        prompts: list[str],
+        prompts: Sequence[Prompt],
         *,
         n: int = 1,
         temperature: float = 1.0,
@@ -281,24 +288,21 @@ class HFEngine:
     @torch.inference_mode()
     def score(
         self,
-        prompts: list[str],
+        prompts: Sequence[Prompt],
         targets: list[str],
         *,
         conditioning: Conditioning = "raw",
         adapter: str | None = None,
     ) -> list[list[float]]:
-        if len(prompts) != len(targets):
-            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
-        prompt_ids = self._encode_prompts(prompts, conditioning)
-        eos = self.tokenizer.eos_token_id
-        target_ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets]
-        lengths = [len(p) + len(t) for p, t in zip(prompt_ids, target_ids, strict=True)]
+        # One rule for the target's tokens, shared with SFT (base.encode_targets, docs/rewriting.md).
+        encoded = encode_targets(prompts, targets, conditioning, self.qa_template, self.tokenizer)
+        lengths = [len(ids) for ids, _ in encoded]
         out: list[list[float]] = [[] for _ in prompts]
         with self._using(adapter) as model:
             for batch in _buckets(lengths, SCORE_TOKEN_BUDGET):
                 width = max(lengths[i] for i in batch)
                 pad = self.tokenizer.pad_token_id
-                rows = [prompt_ids[i] + target_ids[i] for i in batch]
+                rows = [encoded[i][0] for i in batch]
                 input_ids = torch.tensor(
                     [r + [pad] * (width - len(r)) for r in rows], device=self.device
                 )  # [B, T]
@@ -309,8 +313,8 @@ class HFEngine:
                 logprobs = F.log_softmax(logits[:, :-1], dim=-1)  # [B, T-1, V] predicting tokens 1..T-1
                 token_lp = logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # [B, T-1]
                 for row, i in enumerate(batch):
-                    start = len(prompt_ids[i]) - 1  # position whose logits predict the first target token
-                    out[i] = token_lp[row, start : start + len(target_ids[i])].tolist()
+                    start = encoded[i][1] - 1  # position whose logits predict the first target token
+                    out[i] = token_lp[row, start : lengths[i] - 1].tolist()
         return out
 
     # -- embeddings ----------------------------------------------------------------------------------------------

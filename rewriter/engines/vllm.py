@@ -17,11 +17,19 @@ child process. Requires ``pip install '.[gpu]'`` (vLLM within the range TRL supp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rewriter import prompts as templates
-from rewriter.engines.base import Conditioning, Generation, encode_prompts, render_prompts
+from rewriter.engines.base import (
+    Conditioning,
+    Generation,
+    Prompt,
+    encode_prompts,
+    encode_targets,
+    render_prompts,
+)
 
 MAX_LORA_RANK = 64
 
@@ -57,10 +65,10 @@ class VLLMEngine:
         self._adapters: dict[str, int] = {}
         self._embedder: Any = None
 
-    def render(self, prompts: list[str], conditioning: Conditioning) -> list[str]:
+    def render(self, prompts: Sequence[Prompt], conditioning: Conditioning) -> list[str]:
         return render_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
-    def _prompt_ids(self, prompts: list[str], conditioning: Conditioning) -> list[list[int]]:
+    def _prompt_ids(self, prompts: Sequence[Prompt], conditioning: Conditioning) -> list[list[int]]:
         return encode_prompts(prompts, conditioning, self.qa_template, self.tokenizer)
 
     def _lora(self, adapter: str | None) -> Any:
@@ -75,7 +83,7 @@ class VLLMEngine:
 
     def generate(
         self,
-        prompts: list[str],
+        prompts: Sequence[Prompt],
         *,
         n: int = 1,
         temperature: float = 1.0,
@@ -116,7 +124,7 @@ class VLLMEngine:
 
     def score(
         self,
-        prompts: list[str],
+        prompts: Sequence[Prompt],
         targets: list[str],
         *,
         conditioning: Conditioning = "raw",
@@ -124,18 +132,15 @@ class VLLMEngine:
     ) -> list[list[float]]:
         from vllm import SamplingParams, TokensPrompt
 
-        if len(prompts) != len(targets):
-            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
-        prompt_ids = self._prompt_ids(prompts, conditioning)
-        eos = self.tokenizer.eos_token_id
-        target_ids = [list(self.tokenizer(t, add_special_tokens=False)["input_ids"]) + [eos] for t in targets]
+        # One rule for the target's tokens, shared with SFT (base.encode_targets, docs/rewriting.md).
+        encoded = encode_targets(prompts, targets, conditioning, self.qa_template, self.tokenizer)
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
-        requests = [TokensPrompt(prompt_token_ids=p + t) for p, t in zip(prompt_ids, target_ids, strict=True)]
+        requests = [TokensPrompt(prompt_token_ids=ids) for ids, _ in encoded]
         outputs = self.llm.generate(requests, params, lora_request=self._lora(adapter), use_tqdm=False)
         scores = []
-        for output, p, t in zip(outputs, prompt_ids, target_ids, strict=True):
-            positions = output.prompt_logprobs[len(p) :]  # entry i scores token i given tokens < i
-            scores.append([step[token].logprob for step, token in zip(positions, t, strict=True)])
+        for output, (ids, start) in zip(outputs, encoded, strict=True):
+            positions = output.prompt_logprobs[start:]  # entry i scores token i given tokens < i
+            scores.append([step[token].logprob for step, token in zip(positions, ids[start:], strict=True)])
         return scores
 
     def embed(self, texts: list[str]) -> list[list[float]]:

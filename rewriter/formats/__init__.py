@@ -19,6 +19,7 @@ from rewriter.formats.problems import DataFileError, FileSummary, LineProblem
 from rewriter.formats.schemas import (
     FIELDS,
     SCHEMAS,
+    chat_prompt,
     detect_schema,
     output_record,
     parse_record,
@@ -34,6 +35,7 @@ __all__ = [
     "FileSummary",
     "LineProblem",
     "append_jsonl",
+    "chat_prompt",
     "detect_schema",
     "iter_validate",
     "output_record",

@@ -131,6 +131,23 @@ def parse_record(obj: dict[str, Any], line: int, schema: Schema) -> Row:
     return _row(obj, line, schema)
 
 
+def chat_prompt(row: Row) -> str | list[dict[str, Any]]:
+    """What a chat template renders before the target: a ``messages`` row's turns up to its last assistant turn (the
+    system prompt and earlier turns included), else the question alone (one user turn).
+
+    >>> row = parse_record({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1"},
+    ...                                  {"role": "assistant", "content": "2"}]}, 1, "messages")
+    >>> [turn["role"] for turn in chat_prompt(row)]
+    ['system', 'user']
+    >>> chat_prompt(parse_record({"question": "1+1", "answer": "2"}, 1, "qa"))
+    '1+1'
+    """
+    messages = row.raw.get("messages") if row.schema == "messages" else None
+    if not isinstance(messages, list):
+        return row.question
+    return [dict(turn) for turn in messages[: _last_turn(messages, "assistant", len(messages))]]
+
+
 def output_record(
     row: Row, target: str, meta: dict[str, Any] | None = None, schema: Schema | None = None
 ) -> dict[str, Any]:

@@ -60,6 +60,11 @@ class SupervisedMethod(BaseModel):
     lora_r: int | None = Field(None, ge=1, le=1024)
     lora_alpha: int | None = Field(None, ge=1, le=65536)
     max_length: int | None = Field(None, ge=8, le=131072)
+    conditioning: Literal["qa", "chat"] = Field(
+        "qa",
+        description="qa: the question in the model's QA prompt; chat: the model's chat template over the row's "
+        "conversation (system prompt and earlier turns kept), the final assistant turn the only target.",
+    )
 
 
 class GRPOMethod(BaseModel):
@@ -230,7 +235,14 @@ def training_plan(
     seed = request.seed if request.seed is not None else seed
     common = {"steps": steps, "lr": lr, "seed": seed}
     if method.type == "supervised":
-        sft = {"loss": body.loss, "lora": body.lora, "batch_size": batch, "n_processes": processes, **common}
+        sft = {
+            "loss": body.loss,
+            "lora": body.lora,
+            "conditioning": body.conditioning,
+            "batch_size": batch,
+            "n_processes": processes,
+            **common,
+        }
         sft.update(body.model_dump(include={"lora_r", "lora_alpha", "max_length"}, exclude_none=True))
         return FineTuneJobSpec(
             model=request.model,

@@ -16,6 +16,10 @@ from rewriter.records import GateStatus
 from rewriter.verifiers import extract_answer, get_verifier, symbolic
 
 P, F, U = GateStatus.PASS, GateStatus.FAIL, GateStatus.UNVERIFIABLE
+GSM8K_GOLD = (
+    "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
+    "Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72"
+)
 
 # (verifier, options, prediction, gold, expected status)
 CASES: list[tuple[str, dict[str, Any], str, str, GateStatus]] = [
@@ -44,6 +48,29 @@ CASES: list[tuple[str, dict[str, Any], str, str, GateStatus]] = [
         "Kim has 77 cups and finds 57 more, so 77 plus 57 gives 134",
         P,
     ),
+    # math on GSM8K-style "#### N" and MATH-style \boxed{} answers, each as gold and as candidate; the gold can be a
+    # whole GSM8K solution with its <<calculator>> annotations
+    ("math", {}, r"So she sold \boxed{72} clips.", GSM8K_GOLD, P),
+    ("math", {}, "48 + 24 = 72\n#### 72", GSM8K_GOLD, P),
+    ("math", {}, "#### 73", GSM8K_GOLD, F),
+    ("math", {}, "#### 72", r"so the total is \boxed{72}", P),
+    ("math", {}, r"\boxed{1234}", "#### 1,234", P),
+    ("math", {}, r"\boxed{1{,}234}", "#### 1234", P),
+    ("math", {}, "#### 1,234", r"\boxed{1{,}234}", P),
+    ("math", {}, "The answer is 1234567.", "#### 1,234,567", P),
+    ("math", {}, r"\boxed{1235}", "#### 1,234", F),
+    ("math", {}, r"\boxed{18}", "#### $18", P),
+    ("math", {}, r"\boxed{\$18}", "#### 18", P),
+    ("math", {}, "#### $18.00", "#### 18", P),
+    ("math", {}, "#### 18.5", r"\boxed{\$18.50}", P),
+    ("math", {}, r"\boxed{\frac{3}{4}}", "#### 0.75", P),
+    ("math", {}, "#### 3/4", r"\boxed{\dfrac{3}{4}}", P),
+    ("math", {}, "#### 0.75", r"\boxed{\tfrac34}", P),
+    ("math", {}, "#### 1/3", r"\boxed{\frac{1}{2}}", F),
+    ("math", {}, r"\boxed{-5}", "#### -5", P),
+    ("math", {}, r"\boxed{5}", "#### -5", F),
+    ("math", {}, "#### 5 apples", "#### 5", P),
+    ("math", {}, r"\boxed{12\%}", "#### 12", P),
     # numeric: numbers with separators, currency, percent, fractions, units, tolerance
     ("numeric", {}, "It costs 1,000 dollars, so the answer is 1,000.", "1000", P),
     ("numeric", {}, "The answer is $5.", "5", P),
