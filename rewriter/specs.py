@@ -65,7 +65,10 @@ class StrategySpec(BaseModel):
                 raise ValueError(
                     "temperature 0 (greedy) makes all k candidates identical: set temperature > 0 or k=1"
                 )
-            if self.strategy in ("guided_resolve", "auto") and 0 in (self.temperature, self.guided_temperature):
+            if self.strategy in ("guided_resolve", "auto") and 0 in (
+                self.temperature,
+                self.guided_temperature,
+            ):
                 raise ValueError(
                     f"{self.strategy} samples k candidates per stage: temperature and guided_temperature must be > 0 "
                     "(or k=1)"

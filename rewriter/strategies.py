@@ -154,6 +154,7 @@ def _resolve(todo: list[Row], ctx: Context) -> list[list[Candidate]]:
         groups[i] = groups[i] + cands
     return groups
 
+
 def _qa_template(ctx: Context) -> str:
     return str(getattr(ctx.engine, "qa_template", prompts.QA_TEMPLATE))
 

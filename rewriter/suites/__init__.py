@@ -101,20 +101,32 @@ SUITES: dict[str, Suite] = {
 }
 
 
-
 def _styled(name: str, registers: tuple[str, ...], description: str) -> Suite:
     return Suite(
-        name, "downstream", "toy-number", lambda rng, split: toy.make_styled(rng, split, registers), description
+        name,
+        "downstream",
+        "toy-number",
+        lambda rng, split: toy.make_styled(rng, split, registers),
+        description,
     )
 
 
 STYLE_SUITES: dict[str, Suite] = {
     suite.name: suite
     for suite in (
-        _styled("downstream-styles", tuple(styles.REGISTERS), "downstream in varied wordings and every register"),
+        _styled(
+            "downstream-styles", tuple(styles.REGISTERS), "downstream in varied wordings and every register"
+        ),
         _styled("downstream-styles-seen", styles.SEEN_REGISTERS, "downstream-styles, the seen registers"),
-        _styled("downstream-styles-held-out", styles.HELD_OUT_REGISTERS, "downstream-styles, the held-out registers"),
-        *(_styled(f"downstream-style-{r}", (r,), f"downstream-styles, register {r}") for r in styles.REGISTERS),
+        _styled(
+            "downstream-styles-held-out",
+            styles.HELD_OUT_REGISTERS,
+            "downstream-styles, the held-out registers",
+        ),
+        *(
+            _styled(f"downstream-style-{r}", (r,), f"downstream-styles, register {r}")
+            for r in styles.REGISTERS
+        ),
     )
 }
 
@@ -126,7 +138,9 @@ def get_suite(name: str) -> Suite:
     try:
         return SUITES[name] if name in SUITES else STYLE_SUITES[name]
     except KeyError:
-        raise ValueError(f"unknown suite {name!r}; choose from {', '.join([*SUITES, *STYLE_SUITES])}") from None
+        raise ValueError(
+            f"unknown suite {name!r}; choose from {', '.join([*SUITES, *STYLE_SUITES])}"
+        ) from None
 
 
 __all__ = ["BASE_SKILLS", "RETENTION_SUITES", "STYLE_SUITES", "SUITES", "Example", "Suite", "get_suite"]

@@ -228,7 +228,8 @@ def make_styled(rng: random.Random, split: Split, registers: tuple[str, ...]) ->
         name, unit = rng.choice(NEW_NAMES), rng.choice(STYLE_UNITS)
         a = rng.randint(10, 99)
         b = rng.randint(1, 99) if op == "+" else rng.randint(1, a)
-        if in_split(f"styled/{name}/{unit}/{a}{op}{b}", split):
+        key = f"styled/{name}/{unit}/{a}{op}{b}"
+        if in_split(key, split):
             break
     else:
         raise RuntimeError(f"could not draw a {split} problem for downstream-styles")
@@ -243,5 +244,5 @@ def make_styled(rng: random.Random, split: Split, registers: tuple[str, ...]) ->
         styles.REGISTERS[register](worked),
         str(worked.result),
         register,
-        extra={"register": register, "wording": str(wording), "op": op},
+        extra={"register": register, "wording": str(wording), "key": key},
     )
