@@ -58,6 +58,12 @@ class RewriteSummary(Stored):
     nll_after_mean: float | None = None
     tokens_over_1nat_before: float | None = None
     tokens_over_1nat_after: float | None = None
+    # The forgetting forecast (rewriter.forecast): points of base-skill accuracy SFT on the kept rows is likely to
+    # cost, its interval, whether the targets' mean NLL lies in the calibrated range, and the levers the report lists.
+    forgetting_forecast: float | None = None
+    forgetting_interval: list[float] | None = None
+    forecast_within_range: bool | None = None
+    levers: list[str] = []
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> RewriteSummary:
@@ -68,7 +74,12 @@ class RewriteSummary(Stored):
         >>> RewriteSummary.from_report({**report, "nll_before": side, "nll_after": side}).nll_after_mean
         1.5
         """
+        forecast = (report.get("forgetting") or {}).get("forecast") or {}
         return cls(
+            forgetting_forecast=forecast.get("forgetting_points"),
+            forgetting_interval=forecast.get("interval"),
+            forecast_within_range=forecast.get("within_range"),
+            levers=[x["lever"] for x in (report.get("forgetting") or {}).get("levers", [])],
             acceptance_rate=report["acceptance_rate"],
             fallback_rate=report["fallback_rate"],
             unverifiable=report["unverifiable"],
