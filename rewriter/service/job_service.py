@@ -84,6 +84,9 @@ class JobService:
                     param="method.grpo.warm_start_file",
                 )
             self._dataset(team, grpo.warm_start_file, "method.grpo.warm_start_file")
+        supervised = request.method.supervised if request.method is not None else None
+        if supervised is not None and supervised.replay_file is not None:
+            self._dataset(team, supervised.replay_file, "method.supervised.replay_file")
         plan = training_plan(request, file.rows, secrets.randbelow(2**31))
         plan.model = model.id
         return self._submit(team, "fine_tune", plan.model_dump(mode="json"), "cpu")

@@ -32,3 +32,30 @@ def test_request_fields_stay_in_step_with_the_trainers() -> None:
     )
     assert plan.sft is not None
     assert SFTSpec(**plan.sft).steps == fine_tune.DEFAULT_STEPS
+
+
+def test_the_sft_levers_reach_the_trainer_and_a_replay_file_needs_a_ratio() -> None:
+    import pytest
+
+    from rewriter.errors import InvalidRequest
+    from training.sft import SFTSpec
+
+    def plan(**supervised: object) -> fine_tune.FineTuneJobSpec:
+        return fine_tune.training_plan(
+            fine_tune.FineTuningJobRequest(
+                model="toy", training_file="file-x", method={"type": "supervised", "supervised": supervised}
+            ),
+            rows=10,
+            seed=1,
+        )
+
+    sft = plan(token_weighting="mask", token_nll_threshold=2.0, replay_ratio=0.3, replay_file="file-r").sft
+    assert sft is not None
+    spec = SFTSpec(**sft)
+    assert (spec.token_weighting, spec.token_nll_threshold, spec.replay_ratio) == ("mask", 2.0, 0.3)
+    with pytest.raises(InvalidRequest) as refused:
+        plan(replay_file="file-r")
+    assert refused.value.param == "method.supervised.replay_ratio"
+    with pytest.raises(InvalidRequest) as refused:
+        plan(loss="is", token_weighting="down")
+    assert refused.value.param == "method.supervised.token_weighting"
