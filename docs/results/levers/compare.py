@@ -2,7 +2,7 @@
 where guided_resolve accepts ~1 row in 5 with the committed toy backbone. One seed, the experiment's SFT budget
 (full fine-tune, AdamW lr 5e-4, batch 32) cut to 40 steps, 200 rows and 50 test problems per suite: the CPU was shared.
 
-Run: PYTHONPATH=. python docs/results/levers/compare.py OUTDIR  (~15 min on 2 shared cores); writes table.md/json.
+Run: PYTHONPATH=. python docs/results/levers/compare.py OUTDIR; writes table.md and table.json there.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def main(out: Path) -> None:
         train_sft(path, "toy", model, SFTSpec(**SFT, **extra))
         tuned = evaluate(load_engine(str(model), "hf", "cpu"), suites, n=EVAL_N)
         cmp = compare(base, tuned, [SUITE])
+        trained_on = [json.loads(line) for line in path.open()]
         scored = engine.score(
-            *zip(*[(r["question"], r["answer"]) for r in map(json.loads, path.open())]), conditioning="qa"
+            [r["question"] for r in trained_on], [r["answer"] for r in trained_on], conditioning="qa"
         )
         nll = statistics.fmean(-sum(lp) / len(lp) for lp in scored)
         rows.append(
