@@ -33,7 +33,7 @@ def token_weights(base_logprobs: torch.Tensor, mode: TokenWeighting, threshold: 
     >>> token_weights(lp, "mask", 2.5).tolist()
     [1.0, 1.0, 0.0, 0.0]
     >>> [round(w, 4) for w in token_weights(lp, "down", 2.5).tolist()]
-    [1.0, 1.0, 0.6065, 0.0007]
+    [1.0, 1.0, 0.6065, 0.0008]
     >>> token_weights(lp, "none", 2.5).tolist()
     [1.0, 1.0, 1.0, 1.0]
     """

@@ -142,14 +142,18 @@ def register_prose(w: Worked) -> str:
 
 
 def register_terse(w: Worked) -> str:
-    """>>> register_terse(Worked("kim", 77, "-", 7, "cups", "sells 7"))
+    """Just the equation.
+
+    >>> register_terse(Worked("kim", 77, "-", 7, "cups", "sells 7"))
     '77-7=70'
     """
     return f"{w.a}{w.op}{w.b}={w.result}"
 
 
 def register_steps(w: Worked) -> str:
-    """>>> print(register_steps(Worked("kim", 77, "+", 57, "cups", "finds 57 more")))
+    """Numbered steps, then ``Answer: x``.
+
+    >>> print(register_steps(Worked("kim", 77, "+", 57, "cups", "finds 57 more")))
     Step 1: Kim has 77 cups.
     Step 2: Kim finds 57 more, so we compute 77 + 57.
     Step 3: 77 + 57 = 134.
@@ -163,7 +167,9 @@ def register_steps(w: Worked) -> str:
 
 
 def register_boxed(w: Worked) -> str:
-    r""">>> register_boxed(Worked("kim", 77, "+", 57, "cups", "finds 57 more"))
+    r"""LaTeX, the answer in ``\boxed{}``.
+
+    >>> register_boxed(Worked("kim", 77, "+", 57, "cups", "finds 57 more"))
     'We need $77 + 57$. Computing, $77 + 57 = 134$. Therefore the answer is $\\boxed{134}$.'
     """
     return (
@@ -173,7 +179,9 @@ def register_boxed(w: Worked) -> str:
 
 
 def register_chat(w: Worked) -> str:
-    """>>> register_chat(Worked("kim", 77, "-", 7, "cups", "sells 7"))
+    """A chat assistant's reply.
+
+    >>> register_chat(Worked("kim", 77, "-", 7, "cups", "sells 7"))
     "Sure! Let's work it out. Kim had 77 cups and sells 7, so that's 77 - 7 = 70. **Kim has 70 cups.** Hope that helps!"
     """
     name = w.name.capitalize()
