@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 # (mean target NLL under the base, forgetting in points): docs/results/downstream/table.json, runs of the plain-SFT
 # arms, seeds 0-2.
@@ -60,7 +61,7 @@ def fit(points: tuple[tuple[float, float], ...] = CALIBRATION) -> Line:
 LINE = fit()
 
 
-def forecast(mean_nll: float | None) -> dict[str, object] | None:
+def forecast(mean_nll: float | None) -> dict[str, Any] | None:
     """The forecast for a training set whose targets have ``mean_nll`` nats/token under the base.
 
     >>> f = forecast(0.24)
