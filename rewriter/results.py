@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Stored(BaseModel):
@@ -48,6 +48,17 @@ class RewriteProgress(Stored):
     row_counts: RowCounts | None = None
 
 
+class ForgettingForecast(Stored):
+    """The rewrite report's forgetting forecast (``rewriter.forecast``): points of base-skill accuracy SFT on the
+    kept rows is likely to cost, its interval, whether the targets' mean NLL lies in the calibrated range, and the
+    levers the report lists (empty when neither forecast nor fallback share is high)."""
+
+    points: float
+    interval: list[float]
+    within_range: bool
+    levers: list[str] = []
+
+
 class RewriteSummary(Stored):
     """The headline numbers of a rewrite report (``rewriter.reports.build``)."""
 
@@ -58,12 +69,8 @@ class RewriteSummary(Stored):
     nll_after_mean: float | None = None
     tokens_over_1nat_before: float | None = None
     tokens_over_1nat_after: float | None = None
-    # The forgetting forecast (rewriter.forecast): points of base-skill accuracy SFT on the kept rows is likely to
-    # cost, its interval, whether the targets' mean NLL lies in the calibrated range, and the levers the report lists.
-    forgetting_forecast: float | None = None
-    forgetting_interval: list[float] | None = None
-    forecast_within_range: bool | None = None
-    levers: list[str] = []
+    # Absent (not null) in records written before the forecast existed, so those read and store as they were.
+    forgetting: ForgettingForecast | None = Field(None, exclude_if=lambda value: value is None)
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> RewriteSummary:
@@ -74,12 +81,17 @@ class RewriteSummary(Stored):
         >>> RewriteSummary.from_report({**report, "nll_before": side, "nll_after": side}).nll_after_mean
         1.5
         """
-        forecast = (report.get("forgetting") or {}).get("forecast") or {}
+        forgetting = report.get("forgetting") or {}
+        forecast = forgetting.get("forecast")
         return cls(
-            forgetting_forecast=forecast.get("forgetting_points"),
-            forgetting_interval=forecast.get("interval"),
-            forecast_within_range=forecast.get("within_range"),
-            levers=[x["lever"] for x in (report.get("forgetting") or {}).get("levers", [])],
+            forgetting=ForgettingForecast(
+                points=forecast["forgetting_points"],
+                interval=forecast["interval"],
+                within_range=forecast["within_range"],
+                levers=[x["lever"] for x in forgetting.get("levers", [])],
+            )
+            if forecast
+            else None,
             acceptance_rate=report["acceptance_rate"],
             fallback_rate=report["fallback_rate"],
             unverifiable=report["unverifiable"],

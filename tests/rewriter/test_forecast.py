@@ -49,8 +49,11 @@ def test_a_fallback_heavy_report_lists_the_levers_and_a_clean_one_does_not() -> 
     assert report["forgetting"]["if_fallback_dropped"]["forgetting_points"] < 10
     assert "Levers:" in reports.to_markdown(report)
     summary = RewriteSummary.from_report(report)
-    assert summary.forgetting_forecast == report["forgetting"]["forecast"]["forgetting_points"]
-    assert summary.levers == levers
+    assert summary.forgetting is not None
+    assert summary.forgetting.points == report["forgetting"]["forecast"]["forgetting_points"]
+    assert summary.forgetting.levers == levers
+    assert summary.stored()["forgetting"]["levers"] == levers
+    assert "forgetting" not in RewriteSummary.from_report({**report, "forgetting": None}).stored()
 
     clean = [_meta("self", 0.2)] * 99 + [_meta("expert_fallback", 5.6)]
     report = reports.build(clean, ["t"] * 100, timers={}, rows_computed=100, manifest={"spec": {}})
