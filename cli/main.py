@@ -41,7 +41,7 @@ def eval_command(
     """Greedy accuracy per suite (and gain / forgetting against --base)."""
     from rewriter.engines import load_engine
     from rewriter.evaluation import compare, evaluate
-    from rewriter.suites import SUITES
+    from rewriter.suites import SUITES, get_suite
 
     names = suites.split(",") if suites else list(SUITES)
     results = evaluate(load_engine(model), names, n=n, adapter=str(adapter) if adapter else None)
@@ -52,7 +52,7 @@ def eval_command(
     }
     if base:
         base_results = evaluate(load_engine(base), names, n=n)
-        downstream = [s for s in names if SUITES[s].kind == "downstream"]
+        downstream = [s for s in names if get_suite(s).kind == "downstream"]
         payload["comparison"] = compare(base_results, results, downstream).as_dict()
     if as_json:
         typer.echo(json.dumps(payload, indent=2))

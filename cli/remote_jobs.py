@@ -44,13 +44,13 @@ def follow(client: Client, job: Job, poll: float) -> Job:
 def rewrite_create(
     input_file_id: str,
     strategy: Annotated[
-        str, typer.Option(help="identity | self_distill | guided_resolve | policy")
+        str, typer.Option(help="identity | self_distill | guided_resolve | policy | auto")
     ] = "guided_resolve",
     verifier: Annotated[
         str, typer.Option(help="math | numeric | exact | choice | regex | toy-number | ...")
     ] = "math",
     model: Annotated[str | None, typer.Option(help="backbone model id (default: the service's)")] = None,
-    adapter: Annotated[str | None, typer.Option(help="policy: a trained adapter's model id")] = None,
+    adapter: Annotated[str | None, typer.Option(help="policy, auto: a trained adapter's model id")] = None,
     k: Annotated[int | None, typer.Option("-k", help="candidates per row (per stage)")] = None,
     temperature: Annotated[float | None, typer.Option(help="first-stage temperature")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="per candidate")] = None,

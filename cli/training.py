@@ -39,19 +39,35 @@ def sft(
             help="qa (the QA prompt) | chat (the model's chat template over the row's conversation)"
         ),
     ] = "qa",
+    token_weighting: Annotated[
+        str, typer.Option(help="none | mask | down: weight target tokens by their NLL under the base")
+    ] = "none",
+    token_nll_threshold: Annotated[
+        float, typer.Option(help="nats above which tokens are masked / down-weighted")
+    ] = 2.5,
+    replay_ratio: Annotated[
+        float, typer.Option(help="share of replay rows (the base's own samples) in the set")
+    ] = 0.0,
+    replay_file: Annotated[
+        Path | None, typer.Option(help="replay this file's rows instead of the base's samples")
+    ] = None,
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer (completion-only loss)."""
     from training.hooks import TrainingHooks
     from training.sft import SFTSpec, train_sft
 
     spec = SFTSpec(
-        loss=loss,
+        loss=loss,  # type: ignore[arg-type]
         lora=lora,
         steps=steps,
         lr=lr,
         batch_size=batch_size,
         seed=seed,
         conditioning=conditioning,  # type: ignore[arg-type]
+        token_weighting=token_weighting,  # type: ignore[arg-type]
+        token_nll_threshold=token_nll_threshold,
+        replay_ratio=replay_ratio,
+        replay_file=str(replay_file) if replay_file else None,
     )
     result = train_sft(data, model, output, spec, TrainingHooks(on_step=_progress))
     typer.echo(f"saved {'adapter' if lora else 'model'} to {result.out_dir} in {result.train_seconds:.1f}s")

@@ -19,10 +19,10 @@ def rewrite(
     input_path: Annotated[Path, typer.Argument(help="JSONL dataset (qa, prompt/completion or messages)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="rewritten JSONL (a rerun resumes it)")],
     strategy: Annotated[
-        str, typer.Option(help="identity | self_distill | guided_resolve | policy")
+        str, typer.Option(help="identity | self_distill | guided_resolve | policy | auto")
     ] = "guided_resolve",
     model: Annotated[str, typer.Option(help="'toy' or a model directory")] = "toy",
-    adapter: Annotated[Path | None, typer.Option(help="policy: LoRA adapter directory")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="policy, auto: LoRA adapter directory")] = None,
     verifier: Annotated[
         str, typer.Option(help="math | numeric | exact | choice | regex | toy-number | toy-text")
     ] = "math",

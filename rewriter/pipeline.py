@@ -197,6 +197,7 @@ def rewrite_shard(
         meta: dict[str, Any] = {
             "provenance": decision.provenance.value,
             "strategy": ctx.spec.strategy,
+            **({"stage": decision.stage} if decision.stage else {}),
             "attempts": len(decision.candidates),
             "passed": sum(c.passed for c in decision.candidates),
             # QA NLL of every passing candidate (scored when the selection needs it): the sampler's own quality,

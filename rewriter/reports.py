@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rewriter import forecast
 from rewriter.diversity import distinct_n
 from rewriter.records import Provenance
 
@@ -34,6 +35,77 @@ def _side(metas: list[dict[str, Any]], side: str) -> dict[str, Any]:
         "tokens_over_1nat": round(sum(x["over_1nat"] for x in nll) / tokens, 4) if tokens else None,
         "length_tokens": _stats([float(x["tokens"]) for x in nll]),
     }
+
+
+# When the forecast or the fallback share reaches these, the report lists the levers (issue 15).
+HIGH_FORGETTING_POINTS = 20.0
+HIGH_FALLBACK_SHARE = 0.2
+
+
+def _mean_nll(metas: list[dict[str, Any]], keep: set[str] | None = None) -> float | None:
+    values = [
+        m["nll"]["chosen"]["qa"]
+        for m in metas
+        if "nll" in m and (keep is None or m.get("provenance") in keep)
+    ]
+    return statistics.fmean(values) if values else None
+
+
+def forgetting_forecast(metas: list[dict[str, Any]], fallback_mode: str = "expert") -> dict[str, Any]:
+    """The forecast for SFT on the rows this rewrite keeps, the same with ``fallback: drop``, and — when either the
+    forecast or the fallback share is high — the levers that exist and what each costs.
+
+    >>> row = lambda p, nll: {"provenance": p, "nll": {"chosen": {"qa": nll}}}
+    >>> f = forgetting_forecast([row("self", 0.2)] * 3 + [row("expert_fallback", 5.6)])
+    >>> f["forecast"]["forgetting_points"], f["if_fallback_dropped"]["forgetting_points"]
+    (19.9, 6.2)
+    >>> [lever["lever"] for lever in f["levers"]]
+    ['fallback: drop', 'trained policy', 'replay', 'token weights']
+    """
+    rows = len(metas)
+    fallback = sum(1 for m in metas if m.get("provenance") == Provenance.EXPERT_FALLBACK.value)
+    written = MODEL_WRITTEN | {Provenance.ORIGINAL.value}
+    kept = _mean_nll(metas, written if fallback_mode == "drop" else None)
+    main = forecast.forecast(kept)
+    dropped = forecast.forecast(_mean_nll(metas, written)) if fallback and fallback_mode != "drop" else None
+    share = fallback / rows if rows else 0.0
+    high = share >= HIGH_FALLBACK_SHARE or (
+        main is not None and main["forgetting_points"] >= HIGH_FORGETTING_POINTS
+    )
+    levers: list[dict[str, str]] = []
+    if high:
+        if dropped is not None:
+            levers.append(
+                {
+                    "lever": "fallback: drop",
+                    "how": "rewrite again with settings.fallback = 'drop' (CLI: --fallback drop)",
+                    "cost": f"{fallback} rows ({share:.0%}) leave the training set, and what they teach with them; "
+                    f"forecast then {dropped['forgetting_points']} points",
+                }
+            )
+        levers += [
+            {
+                "lever": "trained policy",
+                "how": "train a rewriting policy (fine-tuning job, method grpo, warm_start_file = this output; CLI: "
+                "rewriter train-rewriter), then rewrite with strategy auto and that adapter",
+                "cost": "one GRPO job (100 steps took minutes on the toy, hours on a real model); it only wins rows "
+                "whose answer the base can be taught to reach",
+            },
+            {
+                "lever": "replay",
+                "how": "fine-tune with replay_ratio (e.g. 0.3): the base's own samples on your prompts (or "
+                "replay_file) mixed into the training set",
+                "cost": "that share of every batch is replay, not your data: the downstream gain per step falls",
+            },
+            {
+                "lever": "token weights",
+                "how": "fine-tune with token_weighting 'mask' (tokens above token_nll_threshold = 2.5 nats under the "
+                "base get no loss) or 'down' (their weight decays as exp(-(nll - 2.5)))",
+                "cost": "one scoring pass of the base before training; the masked tokens are not learned, so on "
+                "expert rows much of the expert's wording is not taught",
+            },
+        ]
+    return {"forecast": main, "if_fallback_dropped": dropped, "levers": levers}
 
 
 def build(
@@ -86,6 +158,7 @@ def build(
             "pass_rate": round(passed / sampled, 4) if sampled else None,
             "nll_passing": _stats(candidate_nll),
         },
+        "forgetting": forgetting_forecast(metas, spec.get("fallback", "expert")),
         "distinct_2": round(distinct_n(targets, 2), 4),
         "distinct_3": round(distinct_n(targets, 3), 4),
         "throughput": {
@@ -109,6 +182,29 @@ def _candidates_line(candidates: dict[str, Any] | None) -> str:
         f"Candidates: {candidates['passed']} of {candidates['sampled']} passed the gate "
         f"({candidates['pass_rate']:.3f})" + (f", mean NLL of those {nll:.3f}." if nll is not None else ".")
     )
+
+
+def _forecast_lines(forgetting: dict[str, Any] | None) -> list[str]:
+    if not forgetting or not forgetting.get("forecast"):
+        return []
+    f = forgetting["forecast"]
+    low, high = f["calibrated_range"]
+    lines = [
+        f"Forgetting forecast for SFT on these targets: {f['forgetting_points']} points of base-skill accuracy "
+        f"(interval {f['interval'][0]}–{f['interval'][1]}), from their mean NLL {f['mean_nll']:.3f}"
+        + (
+            "."
+            if f["within_range"]
+            else f", outside the calibrated {low:.2f}–{high:.2f} nats: expect at least as much as expert SFT."
+        )
+        + f" Calibrated on {f['setup']}.",
+        "",
+    ]
+    if forgetting["levers"]:
+        lines += ["Levers:", "", "| lever | how | cost |", "|---|---|---|"]
+        lines += [f"| {x['lever']} | {x['how']} | {x['cost']} |" for x in forgetting["levers"]]
+        lines.append("")
+    return lines
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -142,6 +238,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             for name, s in (("before", before), ("after", after))
         ],
         "",
+        *_forecast_lines(report.get("forgetting")),
         f"distinct-2 {fmt(report['distinct_2'])}, distinct-3 {fmt(report['distinct_3'])}. "
         f"Throughput {fmt(report['throughput']['rows_per_second'])} rows/s "
         f"(generate {fmt(report['throughput']['share']['generate'])}, score {fmt(report['throughput']['share']['score'])}, "

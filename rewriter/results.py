@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Stored(BaseModel):
@@ -48,6 +48,17 @@ class RewriteProgress(Stored):
     row_counts: RowCounts | None = None
 
 
+class ForgettingForecast(Stored):
+    """The rewrite report's forgetting forecast (``rewriter.forecast``): points of base-skill accuracy SFT on the
+    kept rows is likely to cost, its interval, whether the targets' mean NLL lies in the calibrated range, and the
+    levers the report lists (empty when neither forecast nor fallback share is high)."""
+
+    points: float
+    interval: list[float]
+    within_range: bool
+    levers: list[str] = []
+
+
 class RewriteSummary(Stored):
     """The headline numbers of a rewrite report (``rewriter.reports.build``)."""
 
@@ -58,6 +69,8 @@ class RewriteSummary(Stored):
     nll_after_mean: float | None = None
     tokens_over_1nat_before: float | None = None
     tokens_over_1nat_after: float | None = None
+    # Absent (not null) in records written before the forecast existed, so those read and store as they were.
+    forgetting: ForgettingForecast | None = Field(None, exclude_if=lambda value: value is None)
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> RewriteSummary:
@@ -68,7 +81,17 @@ class RewriteSummary(Stored):
         >>> RewriteSummary.from_report({**report, "nll_before": side, "nll_after": side}).nll_after_mean
         1.5
         """
+        forgetting = report.get("forgetting") or {}
+        forecast = forgetting.get("forecast")
         return cls(
+            forgetting=ForgettingForecast(
+                points=forecast["forgetting_points"],
+                interval=forecast["interval"],
+                within_range=forecast["within_range"],
+                levers=[x["lever"] for x in forgetting.get("levers", [])],
+            )
+            if forecast
+            else None,
             acceptance_rate=report["acceptance_rate"],
             fallback_rate=report["fallback_rate"],
             unverifiable=report["unverifiable"],

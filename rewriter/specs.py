@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rewriter import prompts
 
-StrategyName = Literal["identity", "self_distill", "guided_resolve", "policy"]
+StrategyName = Literal["identity", "self_distill", "guided_resolve", "policy", "auto"]
 Selection = Literal["first", "min_nll", "reward"]
 Fallback = Literal["expert", "drop"]
 
@@ -24,6 +24,7 @@ DEFAULT_SELECTION: dict[str, Selection] = {
     "self_distill": "min_nll",
     "guided_resolve": "min_nll",
     "policy": "reward",
+    "auto": "min_nll",
 }
 
 
@@ -44,7 +45,9 @@ class StrategySpec(BaseModel):
     verifier_options: VerifierOptions = Field(default_factory=dict)
     seed: Seed = 0
     adapter: str | None = Field(
-        None, description="policy: a LoRA adapter directory (none = prompt-only rewriting)"
+        None,
+        description="policy: a LoRA adapter directory (none = prompt-only rewriting); auto: the policy stage runs "
+        "only with one",
     )
     guided_template: str = prompts.GUIDED_TEMPLATE
     self_distill_template: str = prompts.SELF_DISTILL_TEMPLATE
@@ -58,17 +61,20 @@ class StrategySpec(BaseModel):
         if self.selection is None:
             self.selection = DEFAULT_SELECTION[self.strategy]
         if self.strategy != "identity" and self.k > 1:
-            if self.temperature == 0 and self.strategy != "guided_resolve":
+            if self.temperature == 0 and self.strategy not in ("guided_resolve", "auto"):
                 raise ValueError(
                     "temperature 0 (greedy) makes all k candidates identical: set temperature > 0 or k=1"
                 )
-            if self.strategy == "guided_resolve" and 0 in (self.temperature, self.guided_temperature):
+            if self.strategy in ("guided_resolve", "auto") and 0 in (
+                self.temperature,
+                self.guided_temperature,
+            ):
                 raise ValueError(
-                    "guided_resolve samples k candidates per stage: temperature and guided_temperature must be > 0 "
+                    f"{self.strategy} samples k candidates per stage: temperature and guided_temperature must be > 0 "
                     "(or k=1)"
                 )
-        if self.adapter and self.strategy != "policy":
-            raise ValueError("an adapter only applies to the policy strategy")
+        if self.adapter and self.strategy not in ("policy", "auto"):
+            raise ValueError("an adapter only applies to the policy and auto strategies")
         for name, template in (
             ("guided_template", self.guided_template),
             ("self_distill_template", self.self_distill_template),

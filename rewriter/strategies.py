@@ -6,6 +6,9 @@ across the shard, never made row by row.
 - ``guided_resolve``: K samples on x alone (``self``); rows with none correct get K samples guided by y*
   (``guided``); else fallback (Mind the Gap).
 - ``policy``: a rewriting policy (LoRA adapter, or none = prompt-only) rewrites y*; select by grouped reward (Patch).
+- ``auto``: the cascade self -> guided -> the team's trained policy (only when an adapter is given) -> fallback;
+  each stage runs only on the rows every earlier stage left unsolved, and ``Decision.stage`` names the stage that
+  produced the row (``self``, ``guided``, ``policy`` or ``fallback``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     chosen: Candidate | None = None
     gate: Verdict | None = None  # the chosen candidate's verdict, or why the row fell back
+    stage: str = ""  # the cascade stage that produced the row (auto); empty: the provenance says it
 
 
 @dataclass
@@ -90,8 +94,52 @@ def policy(rows: list[Row], ctx: Context) -> list[Decision]:
 
 
 def guided_resolve(rows: list[Row], ctx: Context) -> list[Decision]:
+    todo, decisions = _unverifiable_first(rows, ctx)
+    decisions.update(_decide(todo, _resolve(todo, ctx), ctx))
+    return [decisions[r.id] for r in rows]
+
+
+# The stage names of the auto cascade, by the provenance of the candidate that won (or the fallback).
+AUTO_STAGES = {
+    Provenance.SELF: "self",
+    Provenance.GUIDED: "guided",
+    Provenance.REWRITTEN: "policy",
+    Provenance.EXPERT_FALLBACK: "fallback",
+}
+
+
+def auto(rows: list[Row], ctx: Context) -> list[Decision]:
+    """self -> guided -> policy (with ``spec.adapter``) -> fallback, each stage on what the earlier ones left."""
     spec = ctx.spec
     todo, decisions = _unverifiable_first(rows, ctx)
+    groups = _resolve(todo, ctx)
+    if spec.adapter is not None:
+        unsolved = [i for i, cands in enumerate(groups) if not any(c.passed for c in cands)]
+        rendered = [prompts.render(spec.rewrite_template, todo[i].question, todo[i].answer) for i in unsolved]
+        third = _sample(ctx, rendered, spec.temperature, Provenance.REWRITTEN, stage=2, adapter=spec.adapter)
+        _gate(ctx, [todo[i] for i in unsolved], third)
+        for i, cands in zip(unsolved, third, strict=True):
+            groups[i] = groups[i] + cands
+    decisions.update(_decide(todo, groups, ctx))
+    for decision in decisions.values():
+        decision.stage = AUTO_STAGES[decision.provenance]
+    return [decisions[r.id] for r in rows]
+
+
+STRATEGIES: dict[str, Callable[[list[Row], Context], list[Decision]]] = {
+    "identity": identity,
+    "self_distill": self_distill,
+    "guided_resolve": guided_resolve,
+    "policy": policy,
+    "auto": auto,
+}
+
+# -- shared steps ------------------------------------------------------------------------------------------------
+
+
+def _resolve(todo: list[Row], ctx: Context) -> list[list[Candidate]]:
+    """guided_resolve's two stages: K samples on x alone; K guided by y* for the rows none of those solved."""
+    spec = ctx.spec
     qa = [prompts.render(_qa_template(ctx), r.question) for r in todo]
     first = _sample(ctx, qa, spec.temperature, Provenance.SELF, stage=0)
     _gate(ctx, todo, first)
@@ -104,18 +152,7 @@ def guided_resolve(rows: list[Row], ctx: Context) -> list[Decision]:
     groups = list(first)
     for i, cands in zip(unsolved, second, strict=True):
         groups[i] = groups[i] + cands
-    decisions.update(_decide(todo, groups, ctx))
-    return [decisions[r.id] for r in rows]
-
-
-STRATEGIES: dict[str, Callable[[list[Row], Context], list[Decision]]] = {
-    "identity": identity,
-    "self_distill": self_distill,
-    "guided_resolve": guided_resolve,
-    "policy": policy,
-}
-
-# -- shared steps ------------------------------------------------------------------------------------------------
+    return groups
 
 
 def _qa_template(ctx: Context) -> str:

@@ -21,6 +21,10 @@ data's completions — the same tokenization and completion-only mask as trainin
 every ``validation_every`` steps (default: a tenth of the run) and at the last step, and logs it as ``eval_loss``
 with ``eval_mean_token_accuracy`` (the fine-tune job reports them as ``valid_loss``).
 
+Two levers for rows no rewrite passed (issue 15): ``token_weighting`` ``mask`` / ``down`` weights each target token
+by its NLL under the base (``training.token_weights``), and ``replay_ratio`` mixes the base's own samples on the
+training prompts, or the rows of ``replay_file``, into the training set (``training.replay``).
+
 Run it: ``rewriter sft rewritten.jsonl -o out/sft --loss is`` or ``train_sft("rewritten.jsonl", "toy", "out/sft",
 SFTSpec(loss="is"))``. On the toy backbone a step of batch 32 took 0.32-0.40 s (full) and 0.47 s (LoRA) on 2 cores
 shared with other jobs, with ONE torch thread: two intra-op threads on the busy machine were ~9x slower (3.5 s per
@@ -48,6 +52,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from rewriter import prompts
 from rewriter.backbones import resolve_model
 from rewriter.records import Row
+from training import replay
 from training.hooks import HooksCallback, TrainingHooks
 from training.runtime import (
     copy_model_settings,
@@ -58,6 +63,7 @@ from training.runtime import (
     write_training_json,
 )
 from training.sft_data import BehaviorCollator, count_behavior, to_examples, tokenize_examples
+from training.token_weights import TokenWeighting, add_base_logprobs, token_weights
 
 # TrainingHooks is re-exported: training/jobs.py (the fine-tune job's child) imports it from here.
 __all__ = ["SFTResult", "SFTSpec", "TrainingHooks", "WeightedSFTTrainer", "importance_weights", "train_sft"]
@@ -112,6 +118,15 @@ class SFTSpec(BaseModel):
         "row's conversation (a messages row's system prompt and earlier turns kept), the final assistant turn as "
         "the only target: the tokens `score` rates under chat conditioning",
     )
+    token_weighting: TokenWeighting = Field(
+        "none",
+        description="mask / down-weight target tokens by their NLL under the base (training.token_weights)",
+    )
+    token_nll_threshold: float = Field(2.5, gt=0.0, description="τ in nats (STM masks above ~2.5)")
+    replay_ratio: float = Field(0.0, ge=0.0, le=0.9, description="share of replay rows in the training set")
+    replay_file: str | None = Field(
+        None, description="replay these rows (any schema); default: the base's samples"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SFTSpec:
@@ -121,6 +136,12 @@ class SFTSpec(BaseModel):
                 f"batch_size {self.batch_size} must be a multiple of n_processes {self.n_processes}: every process "
                 "takes the same share of each step"
             )
+        if self.token_weighting != "none" and self.loss != "nll":
+            raise ValueError(
+                f"token_weighting weights the nll loss; it does not combine with loss {self.loss!r}"
+            )
+        if self.replay_file is not None and self.replay_ratio == 0:
+            raise ValueError("replay_file is given but replay_ratio is 0: set replay_ratio (e.g. 0.3)")
         return self
 
 
@@ -150,9 +171,16 @@ def importance_weights(logp_theta: torch.Tensor, logp_behavior: torch.Tensor, cl
 class WeightedSFTTrainer(SFTTrainer):
     """SFTTrainer with the ``is`` loss: per-token weights from the batch's ``behavior_logprobs`` (else TRL's loss)."""
 
-    def __init__(self, *args: Any, is_clip: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        is_clip: float | None = None,
+        token_weighting: tuple[TokenWeighting, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.is_clip = is_clip
+        self.token_weighting = token_weighting  # (mode, τ): behavior_logprobs then hold the base's log-probs
 
     def compute_loss(
         self,
@@ -164,14 +192,18 @@ class WeightedSFTTrainer(SFTTrainer):
         behavior = inputs.pop("behavior_logprobs", None)  # [B, T]
         if not self.model.training:
             return self._validation_loss(model, inputs, return_outputs)
-        if self.is_clip is None or behavior is None:
+        if (self.is_clip is None and self.token_weighting is None) or behavior is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         mode = "train" if self.model.training else "eval"
         # TRL's fused head: per-token log-probs of the next-token labels, without the [B, T, V] logits.
         outputs = model(**inputs, use_cache=False, fused_lm_head=True)
         logp = outputs.log_probs  # [B, T-1], position t scores labels[:, t+1]; 0 where the label is ignored
         mask = outputs.label_mask.to(logp.dtype)  # [B, T-1]
-        weights = importance_weights(logp, behavior[:, 1:].to(logp), self.is_clip) * mask  # [B, T-1]
+        if self.token_weighting is not None:
+            weights = token_weights(behavior[:, 1:].to(logp), *self.token_weighting) * mask  # [B, T-1]
+        else:
+            assert self.is_clip is not None
+            weights = importance_weights(logp, behavior[:, 1:].to(logp), self.is_clip) * mask  # [B, T-1]
         num_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
         loss = -(weights * logp).sum() / torch.as_tensor(num_tokens).clamp(min=1)
         # As TRL's own loss: under DDP `num_items_in_batch` counts the tokens of every process and DDP averages the
@@ -183,8 +215,11 @@ class WeightedSFTTrainer(SFTTrainer):
         metrics = self._metrics[mode]
         metrics["entropy"].append((outputs.entropy.detach() * mask).sum().item() / valid.item())
         metrics["mean_token_accuracy"].append((outputs.is_top1 * mask).sum().item() / valid.item())
-        metrics["is_weight_mean"].append(weights.detach().sum().item() / valid.item())
-        metrics["is_clipped_frac"].append(((weights >= self.is_clip) * mask).sum().item() / valid.item())
+        metrics["token_weight_mean" if self.token_weighting else "is_weight_mean"].append(
+            weights.detach().sum().item() / valid.item()
+        )
+        if self.is_clip is not None:
+            metrics["is_clipped_frac"].append(((weights >= self.is_clip) * mask).sum().item() / valid.item())
         return (loss, outputs) if return_outputs else loss
 
     def _validation_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
@@ -228,7 +263,14 @@ def train_sft(
     rows = load_rows(data)
     if not rows:
         raise ValueError("the training data has no rows")
-    weighted = spec.loss == "is"
+    if spec.replay_ratio > 0:
+        pool = (
+            load_rows(spec.replay_file)
+            if spec.replay_file
+            else replay.base_samples(model_path, rows, spec.seed)
+        )
+        rows = replay.mix(rows, pool, spec.replay_ratio, spec.seed)
+    weighted = spec.loss == "is" or spec.token_weighting != "none"
     valid_rows = None
     if validation is not None:
         valid_rows = load_rows(validation)
@@ -281,10 +323,15 @@ def train_sft(
         data_collator=collator if weighted else None,
         peft_config=peft_config,
         callbacks=[hooks, *(callbacks.extra if callbacks else ())],
-        is_clip=spec.is_clip if weighted else None,
+        is_clip=spec.is_clip if spec.loss == "is" else None,
+        token_weighting=(spec.token_weighting, spec.token_nll_threshold)
+        if spec.token_weighting != "none"
+        else None,
     )
+    if spec.token_weighting != "none":  # the model as loaded is the base: score its targets before any step
+        trainer.train_dataset = add_base_logprobs(trainer.model, trainer.train_dataset)
     trainer.remove_callback(PrinterCallback)  # per-step metrics go to hooks and training.json, not stdout
-    behavior = count_behavior(trainer.train_dataset) if weighted else {}
+    behavior = count_behavior(trainer.train_dataset) if spec.loss == "is" else {}
 
     start = time.perf_counter()
     trainer.train()  # transformers' flow callback evaluates at the last step too

@@ -65,6 +65,18 @@ class SupervisedMethod(BaseModel):
         description="qa: the question in the model's QA prompt; chat: the model's chat template over the row's "
         "conversation (system prompt and earlier turns kept), the final assistant turn the only target.",
     )
+    # The levers for rows no rewrite passed (issue 15; training.token_weights, training.replay).
+    token_weighting: Literal["none", "mask", "down"] = Field(
+        "none",
+        description="mask or down-weight target tokens whose NLL under the base is above the threshold",
+    )
+    token_nll_threshold: float = Field(2.5, gt=0, le=100, description="nats; STM masks above ~2.5")
+    replay_ratio: float = Field(
+        0.0, ge=0, le=0.9, description="share of replay rows in the training set: the base's own samples"
+    )
+    replay_file: str | None = Field(
+        None, description="replay this file's rows instead (needs replay_ratio > 0)"
+    )
 
 
 class GRPOMethod(BaseModel):
@@ -243,7 +255,23 @@ def training_plan(
             "n_processes": processes,
             **common,
         }
-        sft.update(body.model_dump(include={"lora_r", "lora_alpha", "max_length"}, exclude_none=True))
+        if body.replay_file is not None and body.replay_ratio == 0:
+            raise InvalidRequest(
+                "replay_file is given but replay_ratio is 0: set replay_ratio (e.g. 0.3).",
+                param="method.supervised.replay_ratio",
+            )
+        if body.token_weighting != "none" and body.loss != "nll":
+            raise InvalidRequest(
+                f"token_weighting weights the nll loss; it does not combine with loss {body.loss!r}.",
+                param="method.supervised.token_weighting",
+            )
+        sft.update(
+            body.model_dump(
+                include={"lora_r", "lora_alpha", "max_length", "replay_file"}
+                | {"token_weighting", "token_nll_threshold", "replay_ratio"},
+                exclude_none=True,
+            )
+        )
         return FineTuneJobSpec(
             model=request.model,
             training_file=request.training_file,

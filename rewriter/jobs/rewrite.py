@@ -49,7 +49,10 @@ class RewriteJobRequest(BaseModel):
         "lambda_div.",
     )
     model: str | None = Field(None, description="The backbone π0 (a model id); default: the service's.")
-    adapter: str | None = Field(None, description="policy: the model id of a trained rewriting adapter.")
+    adapter: str | None = Field(
+        None,
+        description="policy, auto: the model id of a trained rewriting adapter (auto runs its policy stage only with one).",
+    )
     verifier: str = Field(
         "math",
         description="The gate: math, numeric, exact, choice, regex, toy-number, ...",

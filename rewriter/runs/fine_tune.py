@@ -124,6 +124,9 @@ def run(ctx: JobContext[FineTuneJobSpec], *, train: Trainer) -> int:
     kind: Literal["model", "adapter"]
     if spec.method == "supervised":
         kind = "adapter" if args.get("lora") else "model"
+        if (replay_file := args.get("replay_file")) is not None:
+            ctx.fetch(replay_file, ctx.work / "replay.jsonl")
+            args["replay_file"] = str(ctx.work / "replay.jsonl")
     else:
         kind = "adapter"  # GRPO trains a LoRA adapter
         if (warm_file := args.pop("warm_start_file", None)) is not None:

@@ -95,6 +95,9 @@ class JobService:
             self._dataset(team, grpo.warm_start_file, "method.grpo.warm_start_file")
         if request.validation_file is not None:
             self._dataset(team, request.validation_file, "validation_file")
+        supervised = request.method.supervised if request.method is not None else None
+        if supervised is not None and supervised.replay_file is not None:
+            self._dataset(team, supervised.replay_file, "method.supervised.replay_file")
         plan = training_plan(
             request, file.rows, secrets.randbelow(2**31), max_processes=self.max_train_processes
         )

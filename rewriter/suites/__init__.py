@@ -3,6 +3,12 @@
 Suite names: the base skills (``add``, ``sub``, ``reverse``, ``count``, ``compare``, ``wordproblem``),
 ``reference`` (re-solving with a prose reference), ``downstream`` (the primary task) and ``downstream-newop``
 (the counter-example that needs a new operation).
+
+``STYLE_SUITES`` hold the downstream task in a team's own wordings and expert registers (issue 15):
+``downstream-styles`` (every register), ``downstream-styles-seen`` / ``downstream-styles-held-out`` (the registers
+the reference skill is to be pretrained on, and the ones held out: ``styles.SEEN_REGISTERS`` /
+``styles.HELD_OUT_REGISTERS``) and ``downstream-style-<register>`` (one register each). They are kept out of
+``SUITES``, which is the committed backbone's scorecard; ``get_suite`` finds both.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rewriter.records import Verdict
-from rewriter.suites import answers, toy
+from rewriter.suites import answers, styles, toy
 from rewriter.suites.toy import Example, Split
 
 Kind = Literal["base", "reference", "downstream"]
@@ -94,15 +100,47 @@ SUITES: dict[str, Suite] = {
     )
 }
 
+
+def _styled(name: str, registers: tuple[str, ...], description: str) -> Suite:
+    return Suite(
+        name,
+        "downstream",
+        "toy-number",
+        lambda rng, split: toy.make_styled(rng, split, registers),
+        description,
+    )
+
+
+STYLE_SUITES: dict[str, Suite] = {
+    suite.name: suite
+    for suite in (
+        _styled(
+            "downstream-styles", tuple(styles.REGISTERS), "downstream in varied wordings and every register"
+        ),
+        _styled("downstream-styles-seen", styles.SEEN_REGISTERS, "downstream-styles, the seen registers"),
+        _styled(
+            "downstream-styles-held-out",
+            styles.HELD_OUT_REGISTERS,
+            "downstream-styles, the held-out registers",
+        ),
+        *(
+            _styled(f"downstream-style-{r}", (r,), f"downstream-styles, register {r}")
+            for r in styles.REGISTERS
+        ),
+    )
+}
+
 BASE_SKILLS = [name for name, suite in SUITES.items() if suite.kind == "base"]
 RETENTION_SUITES = BASE_SKILLS
 
 
 def get_suite(name: str) -> Suite:
     try:
-        return SUITES[name]
+        return SUITES[name] if name in SUITES else STYLE_SUITES[name]
     except KeyError:
-        raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}") from None
+        raise ValueError(
+            f"unknown suite {name!r}; choose from {', '.join([*SUITES, *STYLE_SUITES])}"
+        ) from None
 
 
-__all__ = ["BASE_SKILLS", "RETENTION_SUITES", "SUITES", "Example", "Suite", "get_suite"]
+__all__ = ["BASE_SKILLS", "RETENTION_SUITES", "STYLE_SUITES", "SUITES", "Example", "Suite", "get_suite"]

@@ -1,6 +1,8 @@
-"""Answer extraction and checking for the toy suites: the answer is found in either register.
+"""Answer extraction and checking for the toy suites: the answer is found in every register.
 
-House style ends ``... #933``; prose ends ``The result is 933.`` A free answer falls back to the last number.
+House style ends ``... #933`` (as does GSM8K's ``#### 933``); prose ends ``The result is 933.``; the other expert
+registers (``rewriter.suites.styles.REGISTERS``) give ``\\boxed{933}``, ``Answer: 933`` or ``the answer is 933``.
+A free answer falls back to the last number.
 """
 
 from __future__ import annotations
@@ -11,24 +13,31 @@ from rewriter.records import GateStatus, Verdict
 
 _HOUSE = re.compile(r"#\s*([^\s#]+)\s*$")
 _PROSE = re.compile(r"[Tt]he result is\s+([^\s.]+)")
+_BOXED = re.compile(r"\\boxed\{\s*([^{}\s]+)\s*\}")
+_STATED = re.compile(r"(?:[Aa]nswer is|Answer:)\s*\$?\**\s*(-?\d+)")
 _NUMBER = re.compile(r"-?\d+")
 
 
 def extract(text: str) -> str | None:
-    """The final answer of a toy solution in either style.
+    r"""The final answer of a toy solution in any register.
 
     >>> extract("7+6=13 4+8+1=13 3+5+1=9 #933")
     '933'
     >>> extract("Kim starts with 77 cups, so 77 plus 57 gives 134. The result is 134.")
     '134'
+    >>> extract("We need $77 + 57$, so $\\boxed{134}$.")
+    '134'
+    >>> extract("The answer is 70, since 77 - 7 = 70 (Kim starts with 77 cups).")
+    '70'
     >>> extract("no answer here") is None
     True
     """
     text = text.strip()
     if match := _HOUSE.search(text):
         return match.group(1)
-    if prose := _PROSE.findall(text):
-        return prose[-1]
+    for pattern in (_BOXED, _PROSE, _STATED):
+        if found := pattern.findall(text):
+            return str(found[-1])
     numbers = _NUMBER.findall(text)
     return numbers[-1] if numbers else None
 

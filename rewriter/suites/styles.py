@@ -1,9 +1,13 @@
-"""The toy world's two registers: the backbone's terse house style and the experts' verbose prose.
+"""The toy world's registers: the backbone's terse house style, the experts' verbose prose, and the other expert
+registers of ``downstream-styles`` (``REGISTERS``: terse, numbered steps, ``\\boxed{}``, chat, GSM8K, answer-first).
 
-House style is a scratchpad then `` #answer``; prose ends with ``The result is answer.`` Verifiers accept both.
+House style is a scratchpad then `` #answer``; prose ends with ``The result is answer.`` Verifiers accept them all.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 
 def _columns(a: int, b: int) -> list[tuple[int, int]]:
@@ -98,3 +102,131 @@ def arithmetic_pad(a: int, op: str, b: int) -> str:
 
 def prose_result(value: object) -> str:
     return f"The result is {value}."
+
+
+# -- expert registers (issue 15) ---------------------------------------------------------------------------------
+# A team's expert answers come in its own style. Each register below writes the same solved word problem; the
+# verifiers (rewriter.suites.answers) find the final answer in every one of them (tests/rewriter/test_styles.py).
+
+
+@dataclass(frozen=True)
+class Worked:
+    """The facts of one solved word problem, from which every register writes its solution."""
+
+    name: str
+    a: int
+    op: str  # "+" or "-"
+    b: int
+    unit: str  # what is counted: "cups", "grams of flour"
+    phrase: str  # the question's verb phrase, e.g. "finds 57 more"
+
+    @property
+    def result(self) -> int:
+        return self.a + self.b if self.op == "+" else self.a - self.b
+
+    @property
+    def word(self) -> str:
+        return "plus" if self.op == "+" else "minus"
+
+
+def register_prose(w: Worked) -> str:
+    """The toy world's original expert register.
+
+    >>> register_prose(Worked("kim", 77, "+", 57, "cups", "finds 57 more"))
+    'Kim starts with 77 cups and finds 57 more, so 77 plus 57 gives 134. The result is 134.'
+    """
+    return (
+        f"{w.name.capitalize()} starts with {w.a} {w.unit} and {w.phrase}, so {w.a} {w.word} {w.b} gives "
+        f"{w.result}. " + prose_result(w.result)
+    )
+
+
+def register_terse(w: Worked) -> str:
+    """Just the equation.
+
+    >>> register_terse(Worked("kim", 77, "-", 7, "cups", "sells 7"))
+    '77-7=70'
+    """
+    return f"{w.a}{w.op}{w.b}={w.result}"
+
+
+def register_steps(w: Worked) -> str:
+    """Numbered steps, then ``Answer: x``.
+
+    >>> print(register_steps(Worked("kim", 77, "+", 57, "cups", "finds 57 more")))
+    Step 1: Kim has 77 cups.
+    Step 2: Kim finds 57 more, so we compute 77 + 57.
+    Step 3: 77 + 57 = 134.
+    Answer: 134
+    """
+    name = w.name.capitalize()
+    return (
+        f"Step 1: {name} has {w.a} {w.unit}.\nStep 2: {name} {w.phrase}, so we compute {w.a} {w.op} {w.b}.\n"
+        f"Step 3: {w.a} {w.op} {w.b} = {w.result}.\nAnswer: {w.result}"
+    )
+
+
+def register_boxed(w: Worked) -> str:
+    r"""LaTeX, the answer in ``\boxed{}``.
+
+    >>> register_boxed(Worked("kim", 77, "+", 57, "cups", "finds 57 more"))
+    'We need $77 + 57$. Computing, $77 + 57 = 134$. Therefore the answer is $\\boxed{134}$.'
+    """
+    return (
+        f"We need ${w.a} {w.op} {w.b}$. Computing, ${w.a} {w.op} {w.b} = {w.result}$. "
+        f"Therefore the answer is $\\boxed{{{w.result}}}$."
+    )
+
+
+def register_chat(w: Worked) -> str:
+    """A chat assistant's reply.
+
+    >>> register_chat(Worked("kim", 77, "-", 7, "cups", "sells 7"))
+    "Sure! Let's work it out. Kim had 77 cups and sells 7, so that's 77 - 7 = 70. **Kim has 70 cups.** Hope that helps!"
+    """
+    name = w.name.capitalize()
+    return (
+        f"Sure! Let's work it out. {name} had {w.a} {w.unit} and {w.phrase}, so that's {w.a} {w.op} {w.b} = "
+        f"{w.result}. **{name} has {w.result} {w.unit}.** Hope that helps!"
+    )
+
+
+def register_gsm8k(w: Worked) -> str:
+    """GSM8K's layout: calculator annotations, then ``#### answer``.
+
+    >>> print(register_gsm8k(Worked("kim", 77, "+", 57, "cups", "finds 57 more")))
+    Kim has 77 + 57 = <<77+57=134>>134 cups.
+    #### 134
+    """
+    return (
+        f"{w.name.capitalize()} has {w.a} {w.op} {w.b} = <<{w.a}{w.op}{w.b}={w.result}>>{w.result} {w.unit}.\n"
+        f"#### {w.result}"
+    )
+
+
+def register_answer_first(w: Worked) -> str:
+    """The answer first, then the reason: the last number is not the answer, so extraction must not take it.
+
+    >>> register_answer_first(Worked("kim", 77, "-", 7, "cups", "sells 7"))
+    'The answer is 70, since 77 - 7 = 70 (Kim starts with 77 cups and sells 7).'
+    """
+    return (
+        f"The answer is {w.result}, since {w.a} {w.op} {w.b} = {w.result} "
+        f"({w.name.capitalize()} starts with {w.a} {w.unit} and {w.phrase})."
+    )
+
+
+REGISTERS: dict[str, Callable[[Worked], str]] = {
+    "prose": register_prose,
+    "terse": register_terse,
+    "steps": register_steps,
+    "boxed": register_boxed,
+    "chat": register_chat,
+    "gsm8k": register_gsm8k,
+    "answer-first": register_answer_first,
+}
+# The split for the style-robust backbone (issue 15): the reference skill is to be pretrained on SEEN_REGISTERS; the
+# others are held out and measure whether re-solving from a reference generalises to a style never seen. The
+# committed backbone predates this: its reference skill saw `prose` only, so today every other register is unseen.
+SEEN_REGISTERS = ("prose", "terse", "steps", "gsm8k")
+HELD_OUT_REGISTERS = ("boxed", "chat", "answer-first")

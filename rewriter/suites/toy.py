@@ -201,3 +201,48 @@ def draw(maker: Callable[[random.Random], Example], rng: random.Random, split: S
         if in_split(example.question, split):
             return example
     raise RuntimeError(f"could not draw a {split} problem from {maker.__name__}")
+
+
+# -- downstream-styles (issue 15): the downstream task in a team's own wordings and expert registers ------------------
+# Verbs beyond the downstream task's two, units beyond its objects, and question wordings that move the numbers
+# around. Half the verbs carry the base's cue word "more"; the sub ones with "more" mislead the base as "gives away
+# N more" does (it adds), the others it has never seen.
+STYLE_ADD = ("finds {b} more", "picks up {b} more", "receives {b} more", "wins {b}")
+STYLE_SUB = ("gives away {b} more", "sells {b}", "drops {b}", "uses up {b}")
+STYLE_UNITS = NEW_OBJECTS + ("grams of flour", "meters of rope", "liters of water", "minutes of music")
+STYLE_WORDINGS = (
+    "{name} has {a} {unit} and {phrase}. how many {unit} now?",
+    "{name} starts with {a} {unit}. then {name} {phrase}. how many {unit} does {name} have?",
+    "after {name} {phrase}, how many {unit} are there if there were {a} at first?",
+    "{name}: {a} {unit}, {phrase}. total {unit}?",
+)
+
+
+def make_styled(rng: random.Random, split: Split, registers: tuple[str, ...]) -> Example:
+    """A downstream word problem in one of ``STYLE_WORDINGS``, its expert answer in one of ``registers``.
+
+    The split is decided by the problem's facts, not its wording, so no test problem reaches training reworded.
+    """
+    for _ in range(10_000):
+        op = rng.choice("+-")
+        name, unit = rng.choice(NEW_NAMES), rng.choice(STYLE_UNITS)
+        a = rng.randint(10, 99)
+        b = rng.randint(1, 99) if op == "+" else rng.randint(1, a)
+        key = f"styled/{name}/{unit}/{a}{op}{b}"
+        if in_split(key, split):
+            break
+    else:
+        raise RuntimeError(f"could not draw a {split} problem for downstream-styles")
+    phrase = rng.choice(STYLE_ADD if op == "+" else STYLE_SUB).format(b=b)
+    wording = rng.randrange(len(STYLE_WORDINGS))
+    question = STYLE_WORDINGS[wording].format(name=name, a=a, unit=unit, phrase=phrase)
+    register = rng.choice(registers)
+    worked = styles.Worked(name, a, op, b, unit, phrase)
+    return Example(
+        question,
+        styles.arithmetic_pad(a, op, b),
+        styles.REGISTERS[register](worked),
+        str(worked.result),
+        register,
+        extra={"register": register, "wording": str(wording), "key": key},
+    )

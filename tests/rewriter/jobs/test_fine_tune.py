@@ -59,3 +59,30 @@ def test_n_processes_is_planned_within_the_workers_cap() -> None:
         with pytest.raises(InvalidRequest, match=reason) as error:
             plan(hyper, cap, kind)
         assert error.value.param == f"method.{kind}.hyperparameters.n_processes"
+
+
+def test_the_sft_levers_reach_the_trainer_and_a_replay_file_needs_a_ratio() -> None:
+    import pytest
+
+    from rewriter.errors import InvalidRequest
+    from training.sft import SFTSpec
+
+    def plan(**supervised: object) -> fine_tune.FineTuneJobSpec:
+        return fine_tune.training_plan(
+            fine_tune.FineTuningJobRequest(
+                model="toy", training_file="file-x", method={"type": "supervised", "supervised": supervised}
+            ),
+            rows=10,
+            seed=1,
+        )
+
+    sft = plan(token_weighting="mask", token_nll_threshold=2.0, replay_ratio=0.3, replay_file="file-r").sft
+    assert sft is not None
+    spec = SFTSpec(**sft)
+    assert (spec.token_weighting, spec.token_nll_threshold, spec.replay_ratio) == ("mask", 2.0, 0.3)
+    with pytest.raises(InvalidRequest) as refused:
+        plan(replay_file="file-r")
+    assert refused.value.param == "method.supervised.replay_ratio"
+    with pytest.raises(InvalidRequest) as refused:
+        plan(loss="is", token_weighting="down")
+    assert refused.value.param == "method.supervised.token_weighting"
