@@ -10,6 +10,7 @@ Layout (every key under ``rw:``):
 - ``rw:jobcounts`` — hash ``kind:status`` → count, kept exact by the same atomic scripts that move statuses.
 - ``rw:apikey:{sha256}``, ``rw:team:{id}``, ``rw:teamname:{name}`` — API keys and teams.
 - ``rw:model:{id}`` / ``rw:team:{team}:models`` — trained models and adapters (base models are not stored).
+- ``rw:job:{id}:shards:*``, ``rw:job:{id}:shard:{i}`` — a rewrite job's shard claims and leases (``shards``).
 
 Every client retries a call through a Redis restart, for a bounded patience (``base``); every write is
 idempotent or recognises its own retry (a job's ``last_op`` is the token of the last status change applied).
@@ -27,6 +28,7 @@ from rewriter.service.store.files import Files
 from rewriter.service.store.jobs import Jobs
 from rewriter.service.store.models import Models
 from rewriter.service.store.records import Event, FileRecord, JobRecord, ModelRecord, Order, Page
+from rewriter.service.store.shards import Shards
 from rewriter.service.store.teams import Teams
 
 __all__ = [
@@ -42,5 +44,5 @@ __all__ = [
 ]
 
 
-class Store(Teams, Files, Models, Jobs, Events):
+class Store(Teams, Files, Models, Jobs, Events, Shards):
     """All Redis access of the service. Cheap to build; share one per process."""
