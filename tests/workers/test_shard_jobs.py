@@ -1,4 +1,4 @@
-"""A rewrite job spread over several workers: the same bytes as one worker for the same seed, every row once when
+"""A rewrite job spread over several workers: the same bytes as one process for the same seed, every row once when
 a helper is killed mid-shard, and a job resumed on another host (a fresh data dir) from the shards in S3."""
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import fsspec
 import pytest
 import redis
 
+from rewriter import pipeline
+from rewriter.engines import load_engine
 from rewriter.settings import Settings, WorkerSettings
+from rewriter.specs import StrategySpec
 from tests.conftest import (
     TEST_WORKER,
     Api,
@@ -32,7 +35,7 @@ SHARD_ROWS = 2
 BODY: dict[str, Any] = {
     "strategy": "guided_resolve",
     "verifier": "toy-number",
-    "sampling": {"k": 1, "max_new_tokens": 40},
+    "sampling": {"k": 1, "max_new_tokens": 32},
 }
 FINAL = {"completed", "failed", "cancelled"}
 
@@ -81,34 +84,44 @@ def kill_a_busy_helper(api: Api, job_id: str) -> int | None:
     return killed[0] if killed else None
 
 
-def test_three_workers_write_the_bytes_one_worker_writes_even_with_a_helper_killed(
+def test_three_workers_write_the_bytes_one_process_writes_even_with_a_helper_killed(
     redis_server: str, tmp_path: Path
 ) -> None:
     rows = downstream_rows(12)
-    outputs = {}
-    owners: dict[int, str] = {}
-    killed: int | None = None
-    for workers, db in ((1, 5), (3, 6)):
-        settings = settings_for(redis_server, db, tmp_path / f"w{workers}")
-        env = environment(settings, helpers=workers - 1)
-        procs = [start_worker(env, settings.data_dir) for _ in range(workers)]
-        api = Api(settings)
-        try:
-            file = api.upload(jsonl_bytes(rows))
-            job = api.create("/v1/rewrite_jobs", {**BODY, "input_file_id": file["id"]})
-            path = f"/v1/rewrite_jobs/{job['id']}"
-            if workers > 1:
-                killed = kill_a_busy_helper(api, job["id"])
-            done = api.wait(path, FINAL, 120)
-            outputs[workers] = output_of(api, done)
-            owners = api.store.shard_owners(job["id"])
-            messages = [e["message"] for e in api.events(path)]
-        finally:
-            for proc in procs:
-                stop_worker(proc)
-            api.close()
-    assert outputs[3] == outputs[1], "the same seed gives the same bytes however many workers ran the job"
-    assert [json.loads(line)["id"] for line in outputs[3].splitlines()] == [r["id"] for r in rows]
+    settings = settings_for(redis_server, 6, tmp_path / "service")
+    env = environment(settings, helpers=2)
+    procs = [start_worker(env, settings.data_dir) for _ in range(3)]
+    api = Api(settings)
+    try:
+        file = api.upload(jsonl_bytes(rows))
+        job = api.create("/v1/rewrite_jobs", {**BODY, "input_file_id": file["id"]})
+        path = f"/v1/rewrite_jobs/{job['id']}"
+        killed = kill_a_busy_helper(api, job["id"])
+        # Meanwhile nothing else: the reference is computed after the workers stop (one process, every shard).
+        done = api.wait(path, FINAL, 120)
+        output = output_of(api, done)
+        owners = api.store.shard_owners(job["id"])
+        messages = [e["message"] for e in api.events(path)]
+    finally:
+        for proc in procs:
+            stop_worker(proc)
+        api.close()
+    # One process doing every shard in turn: what one worker does (the in-process pipeline is the job's runner).
+    (tmp_path / "input.jsonl").write_bytes(jsonl_bytes(rows))
+    sampling = BODY["sampling"]
+    spec = StrategySpec(
+        strategy="guided_resolve",
+        verifier="toy-number",
+        k=sampling["k"],
+        max_new_tokens=sampling["max_new_tokens"],
+    )
+    pipeline.run(
+        tmp_path / "input.jsonl", tmp_path / "one.jsonl", spec, load_engine("toy"), shard_rows=SHARD_ROWS
+    )
+    assert output == (tmp_path / "one.jsonl").read_bytes(), (
+        "the same seed gives the same bytes, 1 or 3 workers"
+    )
+    assert [json.loads(line)["id"] for line in output.splitlines()] == [r["id"] for r in rows]
     assert len(owners) == 6 and len(set(owners.values())) >= 2, f"shards spread over processes: {owners}"
     assert killed is not None, "a helper was killed mid-job"
     assert any(m.startswith("A shard helper stopped: the process was killed by SIGKILL") for m in messages)
