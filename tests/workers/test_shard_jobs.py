@@ -168,3 +168,38 @@ def test_a_job_resumes_on_another_host_from_the_shards_in_s3(
     assert sum(1 for p in stored if p.endswith(".jsonl") and "/shard-" in p) == 4
     assert not list(first_dir.rglob("shard-*.jsonl")) and not list(second_dir.rglob("shard-*.jsonl"))
     assert (second_dir / "work" / job["id"] / "input.jsonl").exists(), "host B fetched its own input copy"
+
+
+@pytest.mark.slow
+def test_a_small_job_is_not_starved_by_a_huge_one(redis_server: str, tmp_path: Path) -> None:
+    """Two worker slots; a huge job's helper takes turns of 1 s, so a small job queued after it gets the second
+    slot within a turn and completes while the huge job still runs (interleaved, not queued behind it)."""
+    settings = settings_for(redis_server, 8, tmp_path / "data")
+    settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"shard_rows": 1})})
+    env = environment(settings, helpers=1, extra={"REWRITER_WORKER__SHARD_TURN_SECONDS": "1"})
+    procs = [start_worker(env, settings.data_dir) for _ in range(2)]
+    api = Api(settings)
+    identity = {"strategy": "identity", "verifier": "toy-number"}
+    try:
+        huge = api.create(
+            "/v1/rewrite_jobs",
+            {**identity, "input_file_id": api.upload(jsonl_bytes(downstream_rows(120)))["id"]},
+        )
+        huge_path = f"/v1/rewrite_jobs/{huge['id']}"
+        api.wait(huge_path, FINAL, 120, until=lambda j: j["progress"]["shards_done"] >= 2)
+        small = api.create(
+            "/v1/rewrite_jobs",
+            {**identity, "input_file_id": api.upload(jsonl_bytes(downstream_rows(1)))["id"]},
+        )
+        done = api.wait(f"/v1/rewrite_jobs/{small['id']}", FINAL, 120)
+        huge_then = api.get(huge_path)
+        huge_done = api.wait(huge_path, FINAL, 300)
+    finally:
+        for proc in procs:
+            stop_worker(proc)
+        api.close()
+    assert done["status"] == "completed", done["error"]
+    assert huge_then["status"] == "in_progress", (
+        f"the small job waited for the huge one: {huge_then['progress']}"
+    )
+    assert huge_done["status"] == "completed" and huge_done["row_counts"]["completed"] == 120
