@@ -224,7 +224,7 @@ def bench_workers(
             with Client(a.base_url, key, timeout=600) as client:
                 job = client.create_rewrite_job(client.upload_file(data).id, **body)
                 while (job := client.refresh(job)).progress.get("shards_done", 0) < max(
-                    1, job.progress.get("shards_total", 2) // 2
+                    1, (job.progress.get("shards_total") or 2) // 2
                 ):
                     assert job.status in {"queued", "in_progress"}, job.status
                     time.sleep(poll)

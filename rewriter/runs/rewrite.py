@@ -107,7 +107,9 @@ def run(ctx: JobContext[RewriteJobSpec]) -> int:
         ctx.event(f"Resuming after {already} finished shards.", data={"shards_done": already})
     else:
         ctx.event(f"Rewriting {source.rows} rows with {strategy.strategy} on {spec.model}.")
-    reported = already
+    # Shard events up to what an earlier attempt reported; helpers may have finished more while no process of the
+    # job's own ran: those get their events now.
+    reported = min(already, int((ctx.job.progress or {}).get("shards_done") or 0))
 
     def on_progress(progress: pipeline.Progress) -> None:
         ctx.progress(
