@@ -20,6 +20,13 @@
    idle.
    ``--api-workers`` sets the API's uvicorn workers (default: ``REWRITER_API__WORKERS`` or the CPU count).
 
+4. Workers (``--workers 1,2``, instead of 1-3): the same ``--rows`` job (2,000 by default) through the service with
+   1, then 2 worker slots (``celery -c N``; one torch thread per process), the job's shards shared between them
+   (``REWRITER_WORKER__SHARD_HELPERS = N - 1``); prints each wall time and the ratio to the first (target ≥ 1.8×
+   for 2 on 2 cores). Then the resume on another host: a job stopped half-way (its whole service killed) is taken
+   over by a second service with a fresh data dir and the same Redis and artifact store; prints the time from the
+   second service's start to the job's completion, and how many shards it still had to compute.
+
 The service (API, worker, beat, a private redis-server) is started here and stopped at the end. The figures depend
 on the machine's load: the load average is printed with them.
 """
@@ -31,6 +38,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -201,6 +209,91 @@ def bench_load(
     return lines
 
 
+def start_redis(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    from cli.service import free_port, redis_answers
+
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen([*command, "--dir", str(work)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not redis_answers(url):
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return proc, url
+
+
+def bench_workers(
+    counts: list[int], rows: int, body: dict[str, object], work: Path, poll: float
+) -> list[tuple[str, str, str]]:
+    """The same job with each worker count, then the resume on another host; table rows."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"  # one torch thread per process
+    os.environ["REWRITER_WORKER__STALE_AFTER_SECONDS"] = "4"  # the resume: a lost job is noticed within ~6 s
+    data = work / "rows.jsonl"
+    write_rows(data, rows)
+    table: list[tuple[str, str, str]] = []
+    first: float | None = None
+    for n in counts:
+        os.environ["REWRITER_WORKER__SHARD_HELPERS"] = str(n - 1)
+        settings = Settings(data_dir=work / f"data-{n}")
+        print(f"rewrite {rows} rows with {n} worker(s) (load average {load()})...", flush=True)
+        with LocalService(settings, private_redis=True, concurrency=n, log_dir=work / f"logs-{n}") as service:
+            key = Store.from_url(service.redis_url).create_key("bench")
+            with Client(service.base_url, key, timeout=600) as client:
+                seconds, job = bench_rewrite(client, data, body, poll)
+        assert job.status == "completed", job.error
+        first = first or seconds
+        table.append(
+            (f"rewrite {rows} rows, {n} worker(s)", f"{seconds:.1f} s", f"{first / seconds:.2f}× the first")
+        )
+        print("  " + " | ".join(table[-1]), flush=True)
+
+    # Resume on another host: service A (data dir A) runs the job half-way and dies; service B (a fresh data dir
+    # B) shares only Redis and the artifact store (a folder here; an s3:// URL in deploy).
+    redis_proc, redis_url = start_redis(work)
+    os.environ["REWRITER_STORAGE_URL"] = str(work / "shared-store")
+    os.environ["REWRITER_WORKER__SHARD_HELPERS"] = "0"
+    try:
+        a = LocalService(Settings(data_dir=work / "host-a", redis_url=redis_url), log_dir=work / "logs-a")
+        with a:
+            key = Store.from_url(redis_url).create_key("bench")
+            with Client(a.base_url, key, timeout=600) as client:
+                job = client.create_rewrite_job(client.upload_file(data).id, **body)
+                while (job := client.refresh(job)).progress.get("shards_done", 0) < max(
+                    1, (job.progress.get("shards_total") or 2) // 2
+                ):
+                    assert job.status in {"queued", "in_progress"}, job.status
+                    time.sleep(poll)
+                print(
+                    f"host A stops after {job.progress['shards_done']}/{job.progress['shards_total']} shards",
+                    flush=True,
+                )
+                done_before = job.progress["shards_done"]
+        started = time.perf_counter()
+        b = LocalService(Settings(data_dir=work / "host-b", redis_url=redis_url), log_dir=work / "logs-b")
+        with b, Client(b.base_url, key, timeout=600) as client:
+            done = client.wait_for(job, poll)
+        seconds = time.perf_counter() - started
+        assert done.status == "completed", done.error
+        total = done.progress["shards_total"]
+        table.append(
+            (
+                "resume on another host",
+                f"{seconds:.1f} s",
+                f"fresh data dir, shared Redis + store; {total - done_before} of {total} shards left "
+                f"(includes ~6 s until the lost job is noticed, the service start and the model load)",
+            )
+        )
+        print("  " + " | ".join(table[-1]), flush=True)
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait()
+        for name in ("REWRITER_STORAGE_URL", "REWRITER_WORKER__SHARD_HELPERS"):
+            os.environ.pop(name, None)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -217,6 +310,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="GETs per load phase")
     parser.add_argument("--rate", type=float, default=200.0, help="offered GETs per second")
     parser.add_argument("--api-workers", type=int, default=None, help="the API's uvicorn workers")
+    parser.add_argument("--workers", default=None, help="worker counts to compare, e.g. 1,2 (only)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rewriter-bench-"))
@@ -233,6 +327,14 @@ def main() -> None:
     if args.strategy == "guided_resolve":
         body["sampling"] = {"max_new_tokens": 96}
     print(f"load average at start: {load()} (2 cores shared with other work)", flush=True)
+    if args.workers:
+        try:
+            counts = [int(n) for n in args.workers.split(",")]
+            rows_table.extend(bench_workers(counts, args.rows, body, work, args.poll))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print_table(rows_table)
+        return
     try:
         with LocalService(settings, private_redis=True, log_dir=work / "logs") as service:
             key = Store.from_url(service.redis_url).create_key("bench")
@@ -298,6 +400,10 @@ def main() -> None:
                     big.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print_table(rows_table)
+
+
+def print_table(rows_table: list[tuple[str, str, str]]) -> None:
     print(f"\nload average at end: {load()}\n")
     width = max(len(r[0]) for r in rows_table) if rows_table else 10
     print(f"| {'measure':{width}s} | value | note |\n|{'-' * (width + 2)}|---|---|")

@@ -7,16 +7,18 @@ Layout beside the output file ``OUT``::
     OUT                          the kept rows in input order (written when all shards are done, or on cancel)
     OUT.dropped.jsonl            rows left out by ``fallback: drop``, with why
 
-A shard's file appears only once the whole shard is written, so a run killed at any point reruns from the first
-missing shard: no row is lost and none is written twice. Shards are rewritten with the same seed, so a resumed run
-gives the same rows as an uninterrupted one.
+A shard's file appears only once the whole shard is written (``rewriter.shards.Parts.write``), so a run killed at
+any point reruns the missing shards: no row is lost and none is written twice. Each shard is rewritten with its
+own seed (its index), so a resumed run, or one whose shards several processes shared, gives the same rows as an
+uninterrupted one. A service job keeps this folder in the artifact store (``<storage>/work/<job_id>``), and its
+processes share the shards through claims (``rewriter.shards.Claims``); ``run`` waits for the shards others hold
+and assembles the output, ``compute`` alone is what a helping process runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewriter import formats, reports, strategies
+from rewriter import formats, reports, shards, strategies
 from rewriter.engines.base import Engine, mean_nll
 from rewriter.records import Row, Schema
 from rewriter.results import RowCounts
@@ -65,14 +67,9 @@ def parts_dir(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def shard_path(work: Path, index: int) -> Path:
-    return work / f"shard-{index:05d}.jsonl"
-
-
 def finished_shards(output: Path) -> int:
     """How many shards a run into ``output`` has finished so far (0 for a new run): a rerun skips them."""
-    work = parts_dir(output)
-    return len(list(work.glob("shard-*.jsonl"))) if work.exists() else 0
+    return len(shards.Parts.at(parts_dir(output)).finished())
 
 
 def dropped_path(output: Path) -> Path:
@@ -87,6 +84,42 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass
+class Plan:
+    """A run cut into shards: every process of the run cuts the same input the same way."""
+
+    schema: Schema
+    rows: list[Row]
+    shards: list[list[Row]]
+    manifest: dict[str, Any]
+
+
+def plan(
+    input_path: Path,
+    spec: StrategySpec,
+    *,
+    model: str = "toy",
+    shard_rows: int = SHARD_ROWS,
+    limit: int | None = None,
+    output_schema: Schema | None = None,
+) -> Plan:
+    schema, rows = formats.read_rows(input_path)
+    if limit is not None:
+        rows = rows[:limit]
+    cut = [rows[i : i + shard_rows] for i in range(0, len(rows), shard_rows)]
+    manifest = {
+        "input_sha256": file_sha256(input_path),
+        "spec": spec.model_dump(mode="json"),
+        "model": model,
+        "shard_rows": shard_rows,
+        "limit": limit,
+        "rows": len(rows),
+        "shards": len(cut),
+        "output_schema": output_schema,
+    }
+    return Plan(schema, rows, cut, manifest)
+
+
 def run(
     input_path: Path,
     output_path: Path,
@@ -99,63 +132,113 @@ def run(
     output_schema: Schema | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    parts: shards.Parts | None = None,
+    claims: Callable[[int], shards.Claims] = shards.InOrder,
+    poll_seconds: float = 0.5,
 ) -> RunResult:
-    """Rewrite ``input_path`` into ``output_path``; resumes a run killed earlier with the same arguments."""
-    schema, rows = formats.read_rows(input_path)
-    if limit is not None:
-        rows = rows[:limit]
-    shards = [rows[i : i + shard_rows] for i in range(0, len(rows), shard_rows)]
-    work = parts_dir(output_path)
-    manifest = {
-        "input_sha256": file_sha256(input_path),
-        "spec": spec.model_dump(mode="json"),
-        "model": model,
-        "shard_rows": shard_rows,
-        "limit": limit,
-        "rows": len(rows),
-        "shards": len(shards),
-        "output_schema": output_schema,
-    }
-    _claim(work, manifest)
-    verifier = get_verifier(spec.verifier, **spec.verifier_options)
+    """Rewrite ``input_path`` into ``output_path``; resumes a run killed earlier with the same arguments.
+
+    The finished shards go to ``parts`` (default: ``OUT.parts/`` beside the output). ``claims(total)`` hands out
+    the shards this process computes (default: all, in order); when other processes hold the rest, this one waits
+    for their shards to appear (polling every ``poll_seconds``), then writes the output in row order.
+    """
+    job = plan(input_path, spec, model=model, shard_rows=shard_rows, limit=limit, output_schema=output_schema)
+    parts = parts if parts is not None else shards.Parts.at(parts_dir(output_path))
+    rows, cut = job.rows, job.shards
+    done: dict[int, Counter[str]] = {}  # finished shard → its tally ("kept", "dropped", "p:<provenance>")
+
+    def report() -> None:
+        """Count the shards finished since the last look (by any process) and report them."""
+        new = [i for i in parts.finished() if i < len(cut) and i not in done]
+        for index in new:
+            done[index] = _tally(json.loads(line) for line in parts.lines(shards.shard_name(index)))
+        if new and on_progress is not None:
+            tally = sum(done.values(), Counter())
+            rows_done = sum(len(cut[i]) for i in done)
+            on_progress(Progress(rows_done, len(rows), len(done), len(cut), _row_counts(tally, len(rows))))
+
+    def wait() -> bool:
+        """No shard is free: wait for those other processes hold (False once every shard is written)."""
+        report()
+        if len(done) < len(cut):
+            time.sleep(poll_seconds)
+            report()
+        return len(done) < len(cut)
+
     timers: dict[str, float] = {}
     started = time.perf_counter()
-    shards_run = 0
-    cancelled = False
-    tally: Counter[str] = Counter()  # "kept", "dropped" and "p:<provenance>" over the finished shards
-    for index, shard in enumerate(shards):
-        path = shard_path(work, index)
-        if path.exists():
-            records: list[dict[str, Any]] = [json.loads(line) for line in _lines(path)]
-        else:
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
-            ctx = strategies.Context(engine, verifier, spec, shard_seed=index)
-            records = rewrite_shard(shard, ctx, output_schema)
-            _write_atomic(path, (json.dumps(r, ensure_ascii=False) for r in records))
-            for phase, seconds in ctx.timers.items():
-                timers[phase] = timers.get(phase, 0.0) + seconds
-            _write_atomic(work / f"shard-{index:05d}.timers.json", [json.dumps(dict(ctx.timers))])
-            shards_run += 1
-        tally.update(_tally(records))
-        if on_progress is not None:
-            done = min(len(rows), (index + 1) * shard_rows)
-            on_progress(Progress(done, len(rows), index + 1, len(shards), _row_counts(tally, len(rows))))
+    report()
+    work = compute(
+        job, parts, claims(len(cut)), engine, spec, output_schema, should_stop, report, timers, wait=wait
+    )
+    computed = list(work)
+    report()
+    cancelled = len(done) < len(cut)  # compute stops early only when asked to
     timers["total"] = time.perf_counter() - started
-    report = finalize(
-        output_path, schema, manifest, timers, rows_computed=sum(len(s) for s in shards[:shards_run])
+    report_ = finalize(
+        output_path,
+        job.schema,
+        job.manifest,
+        timers,
+        rows_computed=sum(len(cut[i]) for i in computed),
+        parts=parts,
     )
     counts = RowCounts(
         total=len(rows),
-        completed=report["rows"],
-        kept=report["rows_kept"],
-        dropped=report["rows_dropped"],
-        by_provenance=dict(sorted(report["provenance"].items())),
+        completed=report_["rows"],
+        kept=report_["rows_kept"],
+        dropped=report_["rows_dropped"],
+        by_provenance=dict(sorted(report_["provenance"].items())),
     )
     return RunResult(
-        output_path, dropped_path(output_path), report, len(rows), counts, cancelled, shards_run, timers
+        output_path, dropped_path(output_path), report_, len(rows), counts, cancelled, len(computed), timers
     )
+
+
+def compute(
+    job: Plan,
+    parts: shards.Parts,
+    claims: shards.Claims,
+    engine: Engine,
+    spec: StrategySpec,
+    output_schema: Schema | None,
+    should_stop: Callable[[], bool] | None = None,
+    after_shard: Callable[[], None] | None = None,
+    timers: dict[str, float] | None = None,
+    until: float | None = None,
+    wait: Callable[[], bool] | None = None,
+) -> Iterator[int]:
+    """Rewrite the shards ``claims`` hands out, each written atomically to ``parts``; yields each index written.
+
+    Stops when no shard is free (unless ``wait()``, called then, says to look again), when ``should_stop()``
+    says so (checked before each claim), or once the ``time.monotonic()`` deadline ``until`` has passed. Each shard is rewritten with its own seed (its index), so
+    its rows are the same whichever process computes it.
+    """
+    _claim(parts, job.manifest)
+    verifier = get_verifier(spec.verifier, **spec.verifier_options)
+    while until is None or time.monotonic() < until:
+        if should_stop is not None and should_stop():
+            return
+        index = claims.claim()
+        if index is None:
+            if wait is not None and wait():
+                continue
+            return
+        if parts.exists(shards.shard_name(index)):  # finished by an earlier attempt or another process
+            claims.finish(index)
+            continue
+        ctx = strategies.Context(engine, verifier, spec, shard_seed=index)
+        records = rewrite_shard(job.shards[index], ctx, output_schema)
+        # The timers first: a shard that exists has its timers beside it.
+        parts.write(shards.timers_name(index), [json.dumps(dict(ctx.timers))])
+        parts.write(shards.shard_name(index), (json.dumps(r, ensure_ascii=False) for r in records))
+        claims.finish(index)
+        if timers is not None:
+            for phase, seconds in ctx.timers.items():
+                timers[phase] = timers.get(phase, 0.0) + seconds
+        yield index
+        if after_shard is not None:
+            after_shard()
 
 
 def _tally(records: Iterable[dict[str, Any]]) -> Counter[str]:
@@ -241,9 +324,10 @@ def finalize(
     manifest: dict[str, Any],
     timers: dict[str, float],
     rows_computed: int,
+    parts: shards.Parts | None = None,
 ) -> dict[str, Any]:
-    """Concatenate the finished shards (all, or those done before a cancel) and write the report."""
-    work = parts_dir(output_path)
+    """Concatenate the finished shards (all, or those done before a cancel) in row order and build the report."""
+    work = parts if parts is not None else shards.Parts.at(parts_dir(output_path))
     kept: list[dict[str, Any]] = []
     dropped: list[dict[str, Any]] = []
     metas: list[dict[str, Any]] = []
@@ -272,44 +356,28 @@ def _target_text(record: dict[str, Any]) -> str:
     return str(record.get("answer", ""))
 
 
-def _shard_lines(work: Path) -> Iterator[str]:
-    for path in sorted(work.glob("shard-*.jsonl")):
-        yield from _lines(path)
+def _shard_lines(work: shards.Parts) -> Iterator[str]:
+    for index in work.finished():
+        yield from work.lines(shards.shard_name(index))
 
 
-def _lines(path: Path) -> Iterator[str]:
-    with path.open() as fh:
-        yield from (line for line in fh if line.strip())
-
-
-def _merge_timers(work: Path) -> dict[str, float]:
+def _merge_timers(work: shards.Parts) -> dict[str, float]:
     merged: dict[str, float] = {}
-    for path in sorted(work.glob("shard-*.timers.json")):
-        for phase, seconds in json.loads(path.read_text()).items():
+    for index in work.finished():
+        for phase, seconds in work.read_json(shards.timers_name(index)).items():
             merged[phase] = merged.get(phase, 0.0) + seconds
     return merged
 
 
-def _claim(work: Path, manifest: dict[str, Any]) -> None:
-    """Create the work folder, or check that the one there belongs to the same run."""
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / "manifest.json"
-    if path.exists():
-        previous = json.loads(path.read_text())
+def _claim(work: shards.Parts, manifest: dict[str, Any]) -> None:
+    """Check that the folder belongs to the same run, or mark it as this run's (every process of a run writes the
+    same manifest, so two writing at once agree)."""
+    if work.exists("manifest.json"):
+        previous = work.read_json("manifest.json")
         if previous != manifest:
             changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
             raise ValueError(
-                f"{work} holds a run with different {', '.join(changed)}; delete it or write to another output"
+                f"{work.root} holds a run with different {', '.join(changed)}; delete it or write to another output"
             )
         return
-    _write_atomic(path, [json.dumps(manifest, indent=2)])
-
-
-def _write_atomic(path: Path, lines: Iterator[str] | list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as fh:
-        for line in lines:
-            fh.write(line + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    work.write("manifest.json", [json.dumps(manifest, indent=2)])

@@ -78,6 +78,22 @@ class WorkerSettings(BaseModel):
     team_max_running_jobs: int = Field(
         0, ge=0, description="Jobs of one team that may run at once (0: no limit); the rest wait queued."
     )
+    # Shard-parallel rewrites (docs/operations.md, "Shards"): a rewrite job also puts this many shard tasks on its
+    # queue; each lets one more worker rewrite the job's shards at once (one model load per task).
+    shard_helpers: int = Field(
+        3,
+        ge=0,
+        description="Extra shard tasks per rewrite job: up to this many more workers share its shards.",
+    )
+    shard_lease_seconds: float = Field(
+        30.0, gt=0, description="A shard claim lapses this long after its process stopped renewing it (died)."
+    )
+    shard_turn_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A shard task stops claiming after this long and goes back to the queue's tail if shards "
+        "remain, so the shards of jobs on one queue interleave.",
+    )
 
 
 class RedisSettings(BaseModel):

@@ -339,3 +339,56 @@ def api_server(celery_worker: Settings) -> Iterator[tuple[str, Settings]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ---- a real S3-compatible server (moto's, as a separate process on loopback) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """``moto_server`` on a free loopback port; yields the environment that points s3fs (botocore) at it."""
+    import shutil
+
+    import httpx
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    binary = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"moto_server exited early:\n{log.read_text()}")
+        try:
+            return httpx.get(endpoint).status_code < 500
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, 30, "moto_server to answer", interval=0.1)
+        yield {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_url(s3_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the S3 test server (this process's environment points at it): ``s3://<bucket>/store``."""
+    import fsspec
+
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"rw-{uuid.uuid4().hex[:12]}"
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir(bucket)
+    return f"s3://{bucket}/store"

@@ -99,6 +99,51 @@ def supervise(
     return status
 
 
+def supervise_helper(store: Store, job_id: str, module: str, *, poll_seconds: float = 0.5) -> int:
+    """Run a helper of a job (``python -m <module> <job_id>``, not the job's owner: it changes no status) to its
+    end; stop it (SIGTERM, SIGKILL 10 s later) if the job stops being in progress. Returns the exit code; a failure
+    becomes a warning event of the job (the shard it held is freed when its lease lapses)."""
+    with tempfile.TemporaryFile() as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", module, job_id],
+            start_new_session=True,
+            stderr=stderr,
+            preexec_fn=_exit_with_parent(os.getpid()) if sys.platform == "linux" else None,
+        )
+        term_sent: float | None = None
+        try:
+            while True:
+                try:
+                    code = child.wait(timeout=poll_seconds)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                try:
+                    active = store.get_job(job_id, team=None).status == "in_progress"
+                except (redis.RedisError, NotFound):
+                    active = True
+                if not active and term_sent is None:
+                    _signal_group(child.pid, signal.SIGTERM)
+                    term_sent = time.monotonic()
+                if term_sent is not None and time.monotonic() - term_sent > 10.0:
+                    _signal_group(child.pid, signal.SIGKILL)
+        finally:
+            _signal_group(child.pid, signal.SIGKILL)
+            if child.poll() is None:
+                child.wait()
+        tail = _tail(stderr)
+    if code != 0 and term_sent is None:
+        failure = Failure(code, tail)
+        details = failure.details
+        store.add_event(
+            job_id,
+            f"A shard helper stopped: {failure.cause}; its shard goes to another process."
+            + (f" Last lines of its stderr:\n{details}" if details else ""),
+            level="warn",
+        )
+    return code
+
+
 def _failed(
     store: Store, job_id: str, failure: Failure, attempt: int, max_attempts: int, backoff_seconds: float
 ) -> str:

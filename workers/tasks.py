@@ -18,12 +18,12 @@ from functools import lru_cache
 from celery import Celery
 
 from rewriter.errors import NotFound
-from rewriter.jobs.kinds import RUN_JOB, SWEEP, RunJob
+from rewriter.jobs.kinds import RUN_JOB, RUN_SHARDS, SWEEP, RunJob
 from rewriter.service.store import JobRecord, Slot, Store
 from rewriter.settings import Settings, get_settings
 from workers.celery_app import app
 from workers.failures import retry_delay
-from workers.supervisor import supervise
+from workers.supervisor import supervise, supervise_helper
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ CHILD_MODULES: dict[str, str] = {
     "eval": "workers.child_eval",
     "selftest": "workers.child_selftest",
 }
+# Kinds whose shards other workers help with (``run_shards``), and the module their helpers run.
+HELPER_MODULES: dict[str, str] = {"rewrite": "workers.child_shards"}
 # Kinds whose child watches the cancel flag itself and stops cleanly (a rewrite finishes its shard and keeps the
 # output so far): after a cancel the supervisor waits for it before signalling. SIGTERM would also reach the
 # child's helpers (e.g. the math verifier's process pool) and spoil the shard in flight.
@@ -89,6 +91,9 @@ def run_job(job_id: str) -> str:
         if slot is Slot.TAKEN:
             _release(store, job)
         return "skipped"  # another worker owns it, or it was cancelled meanwhile
+    if job.kind in HELPER_MODULES:
+        for _ in range(helpers_wanted(store, job, worker.shard_helpers, worker.shard_rows)):
+            app.send_task(RUN_SHARDS, args=RunJob(job.id).args, queue=job.queue)
     status = "lost"
     try:
         status = supervise(
@@ -115,6 +120,39 @@ def _release(store: Store, job: JobRecord) -> None:
     woken = store.release_slot(job.team, job.id)
     if woken is not None:
         enqueue(app, store.get_job(woken, team=None))
+
+
+def helpers_wanted(store: Store, job: JobRecord, limit: int, default_rows: int) -> int:
+    """How many helper tasks to send for a job: one per shard beyond the first, at most ``limit``."""
+    spec = job.spec
+    try:
+        rows = store.get_file(spec["input_file_id"], team=job.team).rows or 0
+    except (NotFound, KeyError):
+        return 0
+    if spec.get("preview"):
+        rows = min(rows, int(spec["preview"]))
+    shard_rows = int(spec.get("shard_rows") or default_rows)
+    return max(0, min(limit, -(-rows // shard_rows) - 1))
+
+
+@app.task(name=RUN_SHARDS)
+def run_shards(job_id: str) -> str:
+    """Help a running job with its shards for one turn in a supervised child; then, if shards are still free, go
+    back to the queue's tail (so the shards of the jobs on a queue interleave). A no-op when nothing is free."""
+    settings, store = _context()
+    try:
+        job = store.get_job(job_id, team=None)
+    except NotFound:
+        return "missing"
+    module = HELPER_MODULES.get(job.kind)
+    if module is None or job.status != job.lifecycle.running or store.shards_free(job_id) == 0:
+        return "idle"
+    code = supervise_helper(store, job_id, module)
+    job = store.get_job(job_id, team=None)
+    if code == 0 and job.status == job.lifecycle.running and store.shards_free(job_id):
+        app.send_task(RUN_SHARDS, args=RunJob(job_id).args, queue=job.queue)
+        return "requeued"
+    return "done" if code == 0 else f"exit {code}"
 
 
 @app.task(name=SWEEP)

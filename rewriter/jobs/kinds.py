@@ -98,6 +98,7 @@ def lifecycle(kind: str) -> Lifecycle:
 
 QUEUES = ("cpu", "gpu")
 RUN_JOB = "rewriter.run_job"
+RUN_SHARDS = "rewriter.run_shards"  # a rewrite job's helper: takes its shards for a turn (workers/tasks.py)
 SWEEP = "rewriter.sweep"
 
 

@@ -1,22 +1,30 @@
-"""A rewrite job: ``python -m workers.child_rewrite <job_id>`` runs :func:`run` (started by the supervisor).
+"""A rewrite job: ``python -m workers.child_rewrite <job_id>`` runs :func:`run`, and each of the job's helpers
+``python -m workers.child_shards <job_id>`` runs :func:`assist` (both started by a supervisor).
 
-What runs: the input file is copied once from storage to ``<data_dir>/work/<job_id>/input.jsonl`` and
-``rewriter.pipeline.run`` rewrites it into ``<data_dir>/work/<job_id>/output.jsonl``, shard by shard. A rerun of
-the same job (its worker died and the sweep re-queued it) finds the same work folder and resumes after the last
-finished shard, so every row is rewritten exactly once. After every shard the progress and row counts go to the
-store, with an event. A cancel (the store's flag) stops the run at the next shard boundary; the shards done so far
-are kept. Finally the output, the dropped rows and the report become files of the team, named in the job's result.
+What runs: every process copies the input file once from storage to ``<data_dir>/work/<job_id>/input.jsonl`` on
+its host, loads the model once and rewrites the shards it claims (``rewriter.runs.claims``: leases in Redis) into
+the job's shard folder in the artifact store, ``<storage>/work/<job_id>`` (``rewriter.shards.Parts``: each shard
+written atomically). :func:`run` — the job's own process — reports progress and an event for every shard any
+process finished, waits for the shards other processes hold (taking over those whose lease lapsed), then assembles
+the output in row order. A rerun of the job (its process died and was retried, or the sweep re-queued it, on any
+host) finds the finished shards in the store and resumes, so every row is rewritten exactly once. A cancel (the
+store's flag) stops the run at the next shard boundary; the shards done so far are kept. Finally the output, the
+dropped rows and the report become files of the team, named in the job's result.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import time
+from dataclasses import dataclass
+from typing import Any
 
-from rewriter import pipeline, reports
+from rewriter import pipeline, reports, shards
 from rewriter.engines import load_engine
 from rewriter.jobs.rewrite import RewriteJobSpec
 from rewriter.results import RewriteProgress, RewriteResult, RewriteSummary, RewriteUsage
+from rewriter.runs.claims import StoreClaims
 from rewriter.runs.context import JobContext
 
 OUTPUT_PURPOSE = "rewrite-output"
@@ -24,7 +32,22 @@ ERROR_PURPOSE = "rewrite-error"
 REPORT_PURPOSE = "rewrite-report"
 
 
-def run(ctx: JobContext[RewriteJobSpec]) -> int:
+@dataclass
+class Setup:
+    """What every process of a rewrite job prepares: the input's local copy, the engine, the shard folder."""
+
+    input: Any  # the input file's record
+    strategy: Any  # the StrategySpec, with the adapter's local directory
+    engine: Any
+    parts: shards.Parts
+
+
+def parts(ctx: JobContext[RewriteJobSpec]) -> shards.Parts:
+    """The job's shard folder in the artifact store (``<storage>/work/<job_id>``): any host sees it."""
+    return shards.Parts(ctx.artifacts.fs, f"{ctx.artifacts.root}/work/{ctx.id}")
+
+
+def setup(ctx: JobContext[RewriteJobSpec]) -> Setup:
     spec = ctx.spec
     source = ctx.fetch(spec.input_file_id, ctx.work / "input.jsonl")
     model_dir, _ = ctx.registry.engine_paths(ctx.team, spec.model, None, ctx.cache)
@@ -33,13 +56,60 @@ def run(ctx: JobContext[RewriteJobSpec]) -> int:
         adapter = ctx.registry.get(ctx.team, spec.adapter, param="adapter")
         strategy = strategy.model_copy(update={"adapter": str(ctx.registry.local_dir(adapter, ctx.cache))})
     engine = load_engine(model_dir, engine=spec.engine, device=ctx.settings.device)
+    return Setup(source, strategy, engine, parts(ctx))
 
+
+def claims(ctx: JobContext[RewriteJobSpec]) -> Any:
+    """The job's shard claims for this process (a factory of ``total``, as ``pipeline.run`` takes it)."""
+    return lambda total: StoreClaims(ctx.store, ctx.id, total, ctx.settings.worker.shard_lease_seconds)
+
+
+def assist(ctx: JobContext[RewriteJobSpec]) -> int:
+    """A helper of the job: rewrite the shards it can claim for one turn (``worker.shard_turn_seconds``), then exit.
+    It writes nothing of the job's own (progress, events, result): the job's process reports the shards it sees."""
+    spec = ctx.spec
+
+    def stop() -> bool:
+        job = ctx.store.get_job(ctx.id, team=None)
+        return job.status != "in_progress" or ctx.cancelled()
+
+    if stop():
+        return 0
+    ready = setup(ctx)
+    job = pipeline.plan(
+        ctx.work / "input.jsonl",
+        ready.strategy,
+        model=spec.model,
+        shard_rows=spec.shard_rows,
+        limit=spec.preview,
+        output_schema=spec.output_schema,
+    )
+    held = claims(ctx)(len(job.shards))
+    until = time.monotonic() + ctx.settings.worker.shard_turn_seconds
+    try:
+        work = pipeline.compute(
+            job, ready.parts, held, ready.engine, ready.strategy, spec.output_schema, stop, until=until
+        )
+        for _ in work:
+            pass
+    finally:
+        held.close()
+    return 0
+
+
+def run(ctx: JobContext[RewriteJobSpec]) -> int:
+    spec = ctx.spec
+    ready = setup(ctx)
+    source, strategy, engine = ready.input, ready.strategy, ready.engine
     output = ctx.work / "output.jsonl"
-    already = pipeline.finished_shards(output)
+    already = len(ready.parts.finished())
     if already:
         ctx.event(f"Resuming after {already} finished shards.", data={"shards_done": already})
     else:
         ctx.event(f"Rewriting {source.rows} rows with {strategy.strategy} on {spec.model}.")
+    # Shard events up to what an earlier attempt reported; helpers may have finished more while no process of the
+    # job's own ran: those get their events now.
+    reported = min(already, int((ctx.job.progress or {}).get("shards_done") or 0))
 
     def on_progress(progress: pipeline.Progress) -> None:
         ctx.progress(
@@ -49,13 +119,14 @@ def run(ctx: JobContext[RewriteJobSpec]) -> int:
                 row_counts=progress.row_counts,
             )
         )
-        if progress.shards_done > already:
+        nonlocal reported
+        for done in range(reported + 1, progress.shards_done + 1):  # one event per shard, whoever finished it
             ctx.event(
-                f"Shard {progress.shards_done}/{progress.shards_total} done: "
-                f"{progress.rows_done}/{progress.rows_total} rows.",
+                f"Shard {done}/{progress.shards_total} done: {progress.rows_done}/{progress.rows_total} rows.",
                 type="metrics",
-                data={"shards_done": progress.shards_done, **progress.row_counts.stored()},
+                data={"shards_done": done, **progress.row_counts.stored()},
             )
+        reported = max(reported, progress.shards_done)
 
     result = pipeline.run(
         ctx.work / "input.jsonl",
@@ -68,6 +139,8 @@ def run(ctx: JobContext[RewriteJobSpec]) -> int:
         output_schema=spec.output_schema,
         on_progress=on_progress,
         should_stop=ctx.cancelled,
+        parts=ready.parts,
+        claims=claims(ctx),
     )
     if result.cancelled:
         ctx.event(f"Cancelled: keeping the {result.row_counts.completed} rows rewritten so far.")

@@ -161,7 +161,8 @@ def fetch(store: Store, artifacts: Artifacts, team: str, file_id: str, dest: Pat
     record = store.get_file(file_id, team=team)
     if not dest.exists() or dest.stat().st_size != record.bytes:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.part")
+        # A name of this process's own: a job's processes on one host (its own and its helpers) may fetch at once.
+        partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")
         with partial.open("wb") as out:
             for chunk in artifacts.iter_chunks(record.path):
                 out.write(chunk)

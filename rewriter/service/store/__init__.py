@@ -13,6 +13,7 @@ Layout (every key under ``rw:``):
   limit on running jobs); ``rw:job:{id}:waiting`` — set while a job waits for one (its event is written once).
 - ``rw:apikey:{sha256}``, ``rw:team:{id}``, ``rw:teamname:{name}`` — API keys and teams.
 - ``rw:model:{id}`` / ``rw:team:{team}:models`` — trained models and adapters (base models are not stored).
+- ``rw:job:{id}:shards:*``, ``rw:job:{id}:shard:{i}`` — a rewrite job's shard claims and leases (``shards``).
 
 Every client retries a call through a Redis restart, for a bounded patience (``base``); every write is
 idempotent or recognises its own retry (a job's ``last_op`` is the token of the last status change applied).
@@ -30,6 +31,7 @@ from rewriter.service.store.files import Files
 from rewriter.service.store.jobs import Jobs
 from rewriter.service.store.models import Models
 from rewriter.service.store.records import Event, FileRecord, JobRecord, ModelRecord, Order, Page
+from rewriter.service.store.shards import Shards
 from rewriter.service.store.slots import Slot, Slots
 from rewriter.service.store.teams import Teams
 
@@ -47,5 +49,5 @@ __all__ = [
 ]
 
 
-class Store(Teams, Files, Models, Jobs, Events, Slots):
+class Store(Teams, Files, Models, Jobs, Events, Slots, Shards):
     """All Redis access of the service. Cheap to build; share one per process."""
